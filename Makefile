@@ -35,7 +35,8 @@ test: setup
 
 execute: setup
 	HYPERLIB_SCALE=$(HYPERLIB_SCALE) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=-1 $(NOTEBOOKS)
+		--ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=-1 \
+		--ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
 
 lint: setup
 	$(BIN)/ruff check .
