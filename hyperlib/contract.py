@@ -1,0 +1,144 @@
+"""Contract a sparse tensor with a dense input: the forward pass of every sparse layer.
+
+A sparse tensor W of shape ``out_shape + in_shape`` (rank R) is a list of n entries: integer
+index tuples (n, R) and weights (n,). Applied to an input x of shape ``in_shape`` it gives
+
+    y[o] = sum over entries j with out(j) = o of  w_j * x[in(j)],
+
+where out(j) and in(j) are the first len(out_shape) and the last len(in_shape) columns of
+tuple j. The fast path flattens both parts to row-major offsets, gathers x at the input
+offsets and adds w * x into y at the output offsets (``gather`` + ``scatter_add``, or
+``index_select`` + ``index_add`` on whole rows when the batch shares the entries): time and
+memory linear in n, gradients to the weights and to x, no host-device synchronisation.
+Repeated entries add up, as they would in a dense tensor.
+
+Two layouts: *batched* (indices (b, n, R), weights (b, n): every instance has its own sparse
+tensor) and *shared* (indices (n, R), weights (n,): one sparse tensor for the whole batch).
+The dense reference (:func:`densify`, :func:`contract_dense`) builds W explicitly; it is
+meant for tests and small examples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from hyperlib.sampling import linear_index
+
+
+def _check(indices: Tensor, weights: Tensor, x: Tensor, out_shape: Sequence[int]) -> None:
+    for name, tensor in (("indices", indices), ("weights", weights), ("x", x)):
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if indices.dtype != torch.long:
+        raise TypeError(f"indices must be int64 (torch.long), got {indices.dtype}")
+    for name, tensor in (("weights", weights), ("x", x)):
+        if not tensor.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
+    if weights.dtype != x.dtype:
+        raise TypeError(f"weights ({weights.dtype}) and x ({x.dtype}) must share a dtype")
+    if len(out_shape) == 0 or min(out_shape) < 1:
+        raise ValueError(f"out_shape must be non-empty with sizes >= 1, got {tuple(out_shape)}")
+    for name, tensor in (("indices", indices), ("weights", weights)):
+        if tensor.device != x.device:
+            raise ValueError(f"{name} is on {tensor.device} but x is on {x.device}")
+    if indices.dim() not in (2, 3) or indices.shape[:-1] != weights.shape:
+        raise ValueError(
+            "indices and weights must have shapes (b, n, R) and (b, n), or (n, R) and (n,); "
+            f"got {tuple(indices.shape)} and {tuple(weights.shape)}"
+        )
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape (b, *in_shape), got {tuple(x.shape)}")
+    if indices.dim() == 3 and indices.size(0) != x.size(0):
+        raise ValueError(f"indices has batch size {indices.size(0)} but x has {x.size(0)}")
+    rank = len(out_shape) + x.dim() - 1
+    if indices.size(-1) != rank:
+        raise ValueError(
+            f"indices must have R = len(out_shape) + len(in_shape) = {rank} columns, "
+            f"got {indices.size(-1)}"
+        )
+
+
+def contract(indices: Tensor, weights: Tensor, x: Tensor, out_shape: Sequence[int]) -> Tensor:
+    """y = W x for a sparse W given by entries, batched or shared (see the module docstring).
+
+    indices (b, n, R) or (n, R) long, weights (b, n) or (n,), x (b, *in_shape)
+    -> y (b, *out_shape). Indices must be in bounds (not checked: that would need a sync).
+    """
+    out_shape = tuple(out_shape)
+    _check(indices, weights, x, out_shape)
+    b, in_shape = x.size(0), tuple(x.shape[1:])
+    out = linear_index(indices[..., : len(out_shape)], out_shape)  # (b, n) or (n,)
+    inp = linear_index(indices[..., len(out_shape) :], in_shape)  # (b, n) or (n,)
+    x = x.reshape(b, -1)  # (b, N_in)
+    if indices.dim() == 2:
+        y = _SharedContract.apply(out, inp, weights, x, math.prod(out_shape))
+    else:
+        y = x.new_zeros(b, math.prod(out_shape))  # (b, N_out)
+        y = y.scatter_add(1, out, x.gather(1, inp) * weights)
+    return y.view(b, *out_shape)
+
+
+class _SharedContract(torch.autograd.Function):
+    """y[:, out_j] += w_j * x[:, in_j] for one entry list shared by the batch.
+
+    Works on x^T, so that every entry moves a whole contiguous row of b numbers
+    (``index_select`` + ``index_add_``), and keeps the gradients contiguous too (autograd
+    would hand the backward pass transposed, strided gradients, several times slower on CPU).
+    The gathered rows x^T[in] (n, b) are recomputed in the backward pass instead of stored.
+
+        dL/dw_j = <g^T[out_j], x^T[in_j]>,   dL/dx^T[i] = sum over j with in_j = i of w_j g^T[out_j]
+    """
+
+    @staticmethod
+    def forward(ctx, out: Tensor, inp: Tensor, w: Tensor, x: Tensor, n_out: int) -> Tensor:
+        xt = x.t().contiguous()  # (N_in, b)
+        ctx.save_for_backward(out, inp, w, xt)
+        rows = xt.index_select(0, inp).mul_(w.unsqueeze(1))  # (n, b)
+        yt = xt.new_zeros(n_out, xt.size(1)).index_add_(0, out, rows)  # (N_out, b)
+        return yt.t().contiguous()  # (b, N_out)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        out, inp, w, xt = ctx.saved_tensors
+        rows = grad.t().contiguous().index_select(0, out)  # (n, b): g^T[out_j]
+        grad_w = grad_x = None
+        if ctx.needs_input_grad[2]:
+            grad_w = xt.index_select(0, inp).mul_(rows).sum(1)  # (n,)
+        if ctx.needs_input_grad[3]:
+            grad_xt = torch.zeros_like(xt).index_add_(0, inp, rows.mul_(w.unsqueeze(1)))
+            grad_x = grad_xt.t()  # (b, N_in)
+        return None, None, grad_w, grad_x, None
+
+
+def densify(indices: Tensor, weights: Tensor, shape: Sequence[int]) -> Tensor:
+    """The dense tensor of a list of entries, repeated entries summed.
+
+    indices (..., n, R) long, weights (..., n) -> (..., *shape), R = len(shape).
+    """
+    shape = tuple(shape)
+    if indices.size(-1) != len(shape) or indices.shape[:-1] != weights.shape:
+        raise ValueError(
+            f"indices {tuple(indices.shape)} and weights {tuple(weights.shape)} do not fit "
+            f"shape {shape}"
+        )
+    prefix = weights.shape[:-1]
+    batch = [torch.arange(s, device=weights.device) for s in prefix]
+    batch = [i.view(-1, *([1] * (len(prefix) - d))) for d, i in enumerate(batch)]
+    dense = weights.new_zeros(*prefix, *shape)
+    return dense.index_put((*batch, *indices.unbind(-1)), weights, accumulate=True)
+
+
+def contract_dense(dense: Tensor, x: Tensor, out_shape: Sequence[int]) -> Tensor:
+    """Reference y = W x with W dense: (b, *out_shape, *in_shape) or (*out_shape, *in_shape).
+
+    x (b, *in_shape) -> (b, *out_shape), by an ordinary matrix product.
+    """
+    b, n_out = x.size(0), math.prod(out_shape)
+    x = x.reshape(b, -1, 1)  # (b, N_in, 1)
+    matrix = dense.reshape(-1, n_out, x.size(1))  # (b or 1, N_out, N_in)
+    return (matrix @ x).view(b, *out_shape)

@@ -1,0 +1,271 @@
+"""Sparse hyperlayers as ``nn.Module``s.
+
+:class:`HyperLayer` is the base. A subclass supplies a hypernetwork ``hyper(x)`` that returns
+*raw* (unconstrained) numbers for k continuous index tuples; the base turns them into tuples,
+
+    mu = sigmoid(a) * (size - 1),   sigma = softplus(s + 2) * size * sigma_scale + min_sigma,
+    v = raw value,
+
+(see :mod:`hyperlib.sampling`), then into a sparse tensor of shape ``out_shape + in_shape``,
+and multiplies the input with it (see :mod:`hyperlib.contract`).
+
+``hyper`` returns either
+
+* per instance (adaptive): a (b, k, r), s (b, k), v (b, k): each instance gets its own
+  sparse tensor (attention, sorting); or
+* shared (non-adaptive): a (k, r), s (k,), v (k,): one sparse tensor for the whole batch,
+  sampled once per step, which is much cheaper. :class:`SparseLayer` does this with free
+  parameters.
+
+r counts the *learned* index columns ``learn_cols``; the other columns come from a fixed
+integer ``template`` of shape (k, R) (e.g. each output unit gets its own tuples).
+
+``train()``: each tuple becomes m = 2^r + g + l weighted integer tuples (differentiable in
+mu, sigma and v). ``eval()``: exactly sparse, one connection per tuple at round(mu) with
+value v.
+
+Checks: shapes, dtypes and devices are checked on every call (free: no synchronisation).
+Whether the hypernetwork's numbers are finite is checked too when ``check_finite`` is True
+(the default); that costs one host-device synchronisation per forward pass on a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from hyperlib import sampling
+from hyperlib.contract import contract, contract_dense, densify
+
+
+def _shape(shape: Sequence[int], name: str) -> tuple[int, ...]:
+    if isinstance(shape, int):
+        shape = (shape,)
+    if not isinstance(shape, Sequence) or not all(isinstance(s, int) for s in shape):
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {shape!r}")
+    if len(shape) == 0 or min(shape) < 1:
+        raise ValueError(f"{name} must be non-empty with every size >= 1, got {tuple(shape)}")
+    return tuple(shape)
+
+
+def _check_input(x: Tensor, in_shape: tuple[int, ...], device: torch.device) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+    if x.dim() != len(in_shape) + 1 or tuple(x.shape[1:]) != in_shape:
+        raise ValueError(f"x must have shape (b, *{in_shape}), got {tuple(x.shape)}")
+    if x.device != device:
+        raise ValueError(f"x is on {x.device} but the layer is on {device}")
+
+
+class HyperLayer(nn.Module):
+    """Base class of sparse hyperlayers: y = W(x) x (+ bias), W sparse of shape out + in.
+
+    Args:
+        in_shape, out_shape: the shapes of one input and one output instance.
+        k: number of continuous index tuples.
+        learn_cols: which of the R = len(out_shape) + len(in_shape) index columns are learned
+            (default: all); the others are read from ``template``.
+        template: (k, R) integer tensor giving the fixed columns of each tuple (its learned
+            columns are ignored); required when some columns are not learned.
+        g, l, region: global samples, local samples, side of the local box (in index units).
+        sigma_scale, min_sigma: sigma = softplus(s + 2) * size * sigma_scale + min_sigma.
+        chunk: tuples per normalisation pool (1 = each tuple over its own samples).
+        bias: add a learned dense bias of shape ``out_shape``.
+        check_finite: raise a ValueError when the hypernetwork returns NaN or inf (one sync).
+    """
+
+    def __init__(
+        self,
+        in_shape: int | Sequence[int],
+        out_shape: int | Sequence[int],
+        k: int,
+        *,
+        learn_cols: Sequence[int] | None = None,
+        template: Tensor | None = None,
+        g: int = 4,
+        l: int = 4,  # noqa: E741 (the paper's name)
+        region: int | Sequence[int] = 4,
+        sigma_scale: float = 0.1,
+        min_sigma: float = 1e-3,
+        chunk: int = 1,
+        bias: bool = False,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__()
+        self.in_shape, self.out_shape = _shape(in_shape, "in_shape"), _shape(out_shape, "out_shape")
+        shape = self.out_shape + self.in_shape
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k (the number of tuples) must be an int >= 1, got {k!r}")
+        cols = tuple(range(len(shape))) if learn_cols is None else tuple(learn_cols)
+        if not cols or len(set(cols)) != len(cols) or not set(cols) <= set(range(len(shape))):
+            raise ValueError(f"learn_cols must be distinct columns in 0..{len(shape) - 1}: {cols}")
+        self.k, self.learn_cols, self.size = k, cols, tuple(shape[c] for c in cols)
+        if g < 0 or l < 0:
+            raise ValueError(f"g and l must be >= 0, got g={g}, l={l}")
+        if chunk < 1 or k % chunk:
+            raise ValueError(f"chunk must be >= 1 and divide k = {k}, got {chunk}")
+        if sigma_scale <= 0 or min_sigma <= 0:
+            raise ValueError(f"sigma_scale and min_sigma must be > 0: {sigma_scale}, {min_sigma}")
+        self.g, self.l, self.region, self.chunk = g, l, region, chunk
+        self.sigma_scale, self.min_sigma, self.check_finite = sigma_scale, min_sigma, check_finite
+        self.register_buffer("template", self._template(template, shape))  # (k, R)
+        sampling._check_region(region, self.size)
+        self.register_buffer("learned", torch.tensor(cols))  # (r,)
+        self.bias = nn.Parameter(torch.zeros(self.out_shape)) if bias else None
+
+    def _template(self, template: Tensor | None, shape: tuple[int, ...]) -> Tensor:
+        if template is None:
+            if len(self.learn_cols) < len(shape):
+                raise ValueError("template is required when learn_cols leaves columns fixed")
+            return torch.zeros(self.k, len(shape), dtype=torch.long)
+        if not isinstance(template, Tensor) or template.is_floating_point():
+            raise TypeError(f"template must be an integer tensor, got {template!r:.80}")
+        if tuple(template.shape) != (self.k, len(shape)):
+            raise ValueError(
+                f"template must have shape (k, R) = ({self.k}, {len(shape)}), "
+                f"got {tuple(template.shape)}"
+            )
+        fixed = [c for c in range(len(shape)) if c not in self.learn_cols]
+        column = template.long().cpu()[:, fixed]  # (k, R - r)
+        if ((column < 0) | (column >= torch.tensor([shape[c] for c in fixed]))).any():
+            raise ValueError(f"template's fixed columns must lie inside the shape {shape}")
+        return template.long().clone()
+
+    @property
+    def rank(self) -> int:
+        """R, the rank of the sparse tensor (number of index columns)."""
+        return len(self.out_shape) + len(self.in_shape)
+
+    def hyper(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Raw tuples for input x (b, *in_shape): a (b, k, r), s (b, k), v (b, k), or shared
+        a (k, r), s (k,), v (k,). Subclasses implement it."""
+        raise NotImplementedError
+
+    def tuples(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The continuous tuples for input x: means (.., k, r), sigmas (.., k, r), values (.., k),
+        where .. is (b,) for an adaptive layer and () for a shared one."""
+        _check_input(x, self.in_shape, self.template.device)
+        raw_means, raw_sigmas, values = self.hyper(x)
+        self._check_raw(raw_means, raw_sigmas, values, x)
+        means = sampling.transform_means(raw_means, self.size)
+        sigmas = sampling.transform_sigmas(raw_sigmas, self.size, self.sigma_scale, self.min_sigma)
+        return means, sigmas, values
+
+    def _check_raw(self, means: Tensor, sigmas: Tensor, values: Tensor, x: Tensor) -> None:
+        r, k = len(self.size), self.k
+        raw = {"means": means, "sigmas": sigmas, "values": values}
+        for name, tensor in raw.items():
+            if not isinstance(tensor, Tensor) or not tensor.is_floating_point():
+                raise TypeError(f"hyper() must return floating-point tensors; {name} is not")
+        prefix = (k,) if means.dim() == 2 else (x.size(0), k)  # shared or per instance
+        expected = {"means": (*prefix, r), "sigmas": prefix, "values": prefix}
+        for name, tensor in raw.items():
+            if tuple(tensor.shape) != expected[name]:
+                raise ValueError(
+                    f"hyper() returned {name} of shape {tuple(tensor.shape)}, expected "
+                    f"{expected[name]} (k = {k}, r = {r} learned columns)"
+                )
+            if tensor.device != x.device or tensor.dtype != x.dtype:
+                raise TypeError(
+                    f"hyper() returned {name} as {tensor.dtype} on {tensor.device}, but x is "
+                    f"{x.dtype} on {x.device}; move the layer with .to(x)"
+                )
+        if self.check_finite:
+            finite = torch.stack([torch.isfinite(t).all() for t in raw.values()])  # (3,)
+            if not finite.all():  # the one host-device synchronisation
+                bad = [name for name, ok in zip(raw, finite.tolist(), strict=True) if not ok]
+                raise ValueError(f"hyper() returned non-finite numbers in {', '.join(bad)}")
+
+    def sparse(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """The sparse tensor for input x as entries: indices (.., n, R) long, weights (.., n).
+
+        Training: n = k * m sampled entries (m = chunk * (2^r + g + l)), weights normalised per
+        tuple. Evaluation: n = k entries at round(mu) with weight v.
+        """
+        means, sigmas, values = self.tuples(x)
+        if self.training:
+            samples = sampling.sample(means, self.size, self.g, self.l, self.region, generator)
+            samples = sampling.pool(samples, self.chunk)  # (.., k, m, r)
+            weights = sampling.weights(samples, means, sigmas, values, self.size)  # (.., k, m)
+        else:
+            samples = means.detach().round().long().unsqueeze(-2)  # (.., k, 1, r)
+            weights = values.unsqueeze(-1)  # (.., k, 1)
+        indices = self._assemble(samples)  # (.., k, m, R)
+        return indices.flatten(-3, -2), weights.flatten(-2)
+
+    def _assemble(self, samples: Tensor) -> Tensor:
+        """Learned columns from samples (.., k, m, r), the others from the template."""
+        *prefix, k, m, _ = samples.shape
+        full = self.template.unsqueeze(-2).expand(*prefix, k, m, self.rank)  # (.., k, m, R)
+        return full.index_copy(-1, self.learned, samples)
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """y = W x (+ bias): x (b, *in_shape) -> (b, *out_shape), by gather + scatter-add."""
+        y = contract(*self.sparse(x, generator), x, self.out_shape)
+        return y if self.bias is None else y + self.bias
+
+    def dense(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The sparse tensor as a dense one: (b, *out_shape, *in_shape), or without b if shared.
+
+        For small sizes only: a reference to check the fast path against."""
+        return densify(*self.sparse(x, generator), self.out_shape + self.in_shape)
+
+    def forward_dense(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Reference forward pass through the dense tensor; equals forward() for one generator
+        state (same samples)."""
+        y = contract_dense(self.dense(x, generator), x, self.out_shape)
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_shape={self.in_shape}, out_shape={self.out_shape}, k={self.k}, "
+            f"learn_cols={self.learn_cols}, g={self.g}, l={self.l}, region={self.region}, "
+            f"sigma_scale={self.sigma_scale}, chunk={self.chunk}, bias={self.bias is not None}"
+        )
+
+
+class SparseLayer(HyperLayer):
+    """A non-adaptive sparse layer: k tuples as free parameters, shared by the whole batch.
+
+    One index set per step serves every instance: y[:, out] += w * x[:, in]. Raw means start
+    N(0, 1) (means spread around the middle of the tensor), raw sigmas 0, values N(0, 1), or
+    fixed to 1 with ``learn_values=False``. Other arguments as for :class:`HyperLayer`.
+    """
+
+    def __init__(
+        self,
+        in_shape: int | Sequence[int],
+        out_shape: int | Sequence[int],
+        k: int,
+        *,
+        learn_values: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(in_shape, out_shape, k, **kwargs)
+        self.raw_means = nn.Parameter(torch.randn(k, len(self.size)))  # (k, r)
+        self.raw_sigmas = nn.Parameter(torch.zeros(k))  # (k,)
+        if learn_values:
+            self.values = nn.Parameter(torch.randn(k))  # (k,)
+        else:
+            self.register_buffer("values", torch.ones(k))
+
+    def hyper(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The free parameters, whatever x: a (k, r), s (k,), v (k,)."""
+        return self.raw_means, self.raw_sigmas, self.values
+
+
+def output_template(out_shape: Sequence[int], in_rank: int, per_output: int) -> Tensor:
+    """A template that gives every output position ``per_output`` tuples of its own.
+
+    (k, R) long with k = prod(out_shape) * per_output; the output columns enumerate the
+    output positions (row-major), the input columns are zero (to be learned):
+    use it with ``learn_cols = range(len(out_shape), len(out_shape) + in_rank)``.
+    """
+    out_shape = _shape(out_shape, "out_shape")
+    grid = torch.cartesian_prod(*[torch.arange(s) for s in out_shape]).view(-1, len(out_shape))
+    outputs = grid.repeat_interleave(per_output, dim=0)  # (k, len(out_shape))
+    return torch.cat([outputs, outputs.new_zeros(len(outputs), in_rank)], dim=1)

@@ -1,0 +1,209 @@
+"""From continuous index tuples to integer samples and their normalised weights.
+
+A continuous index tuple i has a mean mu_i in R^r (r learned index columns), a standard
+deviation sigma_i in R^r (one per column) and a value v_i. In training it is replaced by m
+integer tuples t (its *samples*), each with a weight
+
+    w_it = v_i * p_it / sum_t' p_it',   p_it = exp(-1/2 sum_d ((t_d - mu_id) / sigma_id)^2),
+
+the sum running over the tuple's *distinct* samples (a repeated sample gets weight 0). The
+weights of one tuple sum to v_i, and gradients reach mu and sigma through the densities p.
+
+Shapes: ``...`` is any batch prefix, k the number of tuples, r the number of learned columns,
+m = 2^r + g + l the number of samples per tuple. ``size`` is the tuple of the r learned sizes.
+sigma is a standard deviation everywhere (the paper's reference code used it as a variance).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SIGMA_BOOST = 2.0  # softplus(s + 2): a fresh layer starts wide enough to carry density
+
+
+def _check_size(size: Sequence[int], name: str = "size") -> tuple[int, ...]:
+    if isinstance(size, int) or not all(isinstance(s, int) for s in size):
+        raise TypeError(f"{name} must be a sequence of ints, got {size!r}")
+    if len(size) == 0 or min(size) < 1:
+        raise ValueError(f"{name} must be non-empty with every size >= 1, got {tuple(size)}")
+    return tuple(size)
+
+
+def _check_float(tensor: Tensor, name: str) -> None:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if not tensor.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
+
+
+def _check_last(tensor: Tensor, r: int, name: str) -> None:
+    if tensor.dim() < 2 or tensor.size(-1) != r:
+        raise ValueError(f"{name} must have shape (..., k, {r}), got {tuple(tensor.shape)}")
+    if tensor.size(-2) < 1:
+        raise ValueError(f"{name} holds k = 0 tuples; k must be >= 1")
+
+
+def constant(values: Sequence, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
+    """A small constant tensor on ``device`` without a host-device synchronisation.
+
+    A plain CPU-to-CUDA copy waits for the stream; a copy from pinned memory does not.
+    """
+    tensor = torch.tensor(values, dtype=dtype)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def _sizes(size: Sequence[int], like: Tensor) -> Tensor:
+    return constant(size, like.device, like.dtype)
+
+
+def transform_means(raw: Tensor, size: Sequence[int]) -> Tensor:
+    """mu = sigmoid(raw) * (size - 1): any real number maps inside the index range.
+
+    raw: (..., k, r) -> (..., k, r), each column d in [0, size[d] - 1].
+    """
+    size = _check_size(size)
+    _check_float(raw, "means")
+    _check_last(raw, len(size), "means")
+    return torch.sigmoid(raw) * (_sizes(size, raw) - 1)
+
+
+def transform_sigmas(
+    raw: Tensor, size: Sequence[int], sigma_scale: float = 0.1, min_sigma: float = 1e-3
+) -> Tensor:
+    """sigma_d = softplus(raw + 2) * size[d] * sigma_scale + min_sigma, a standard deviation.
+
+    raw: (..., k) -> (..., k, r). One raw number per tuple, scaled by each column's size.
+    min_sigma > 0 keeps sigma positive when softplus underflows (else 0 / 0 = NaN densities).
+    """
+    size = _check_size(size)
+    _check_float(raw, "sigmas")
+    if sigma_scale <= 0 or min_sigma <= 0:
+        raise ValueError(f"need sigma_scale > 0 and min_sigma > 0, got {sigma_scale}, {min_sigma}")
+    spread = F.softplus(raw + SIGMA_BOOST) * sigma_scale  # (..., k)
+    return spread.unsqueeze(-1) * _sizes(size, raw) + min_sigma
+
+
+def sample(
+    means: Tensor,
+    size: Sequence[int],
+    g: int = 4,
+    l: int = 4,  # noqa: E741 (the paper's name)
+    region: int | Sequence[int] = 4,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Integer samples for each continuous tuple: (..., k, r) float -> (..., k, m, r) long.
+
+    The samples of a tuple with mean mu are, in this order:
+
+    * the 2^r corners of the unit cell around mu (floor or ceil in each column),
+    * g uniform samples from the whole index range ("global"),
+    * l uniform samples from a box of side ``region`` around round(mu) ("local"); the box is
+      shifted (its corner clamped) to lie inside the tensor, so it never leaves the range.
+
+    Random numbers come from ``generator`` when given (it must live on ``means.device``).
+    Every sample is in bounds: 0 <= t_d < size[d]. No host-device synchronisation.
+    """
+    size = _check_size(size)
+    _check_float(means, "means")
+    _check_last(means, len(size), "means")
+    regions = _check_region(region, size)
+    if g < 0 or l < 0:
+        raise ValueError(f"g and l must be >= 0, got g={g}, l={l}")
+    if generator is not None and generator.device != means.device:
+        raise ValueError(f"generator is on {generator.device} but means is on {means.device}")
+    r, prefix, device = len(size), means.shape[:-1], means.device
+    upper = constant(size, device) - 1  # (r,)
+    means = means.detach()
+
+    # (2^r, r) binary table: column d takes the ceil where bit d is 1
+    bits = constant(list(itertools.product((0, 1), repeat=r)), device)
+    corners = means.floor().long().unsqueeze(-2) + bits  # (..., k, 2^r, r)
+
+    rand = torch.rand((*prefix, g + l, r), generator=generator, device=device)  # (..., k, g+l, r)
+    glob = (rand[..., :g, :] * (upper + 1)).long()  # (..., k, g, r)
+
+    box, half = constant(regions, device), constant([x // 2 for x in regions], device)  # (r,)
+    corner = (means.round().long() - half).clamp(min=0)
+    corner = torch.minimum(corner, upper + 1 - box).unsqueeze(-2)  # (..., k, 1, r)
+    local = corner + (rand[..., g:, :] * box).long()  # (..., k, l, r)
+
+    samples = torch.cat([corners, glob, local], dim=-2)  # (..., k, m, r)
+    # the ceil of mu = size - 1, or float rounding of rand * size, can reach size: clamp
+    return torch.clamp(samples, min=torch.zeros_like(upper), max=upper)
+
+
+def _check_region(region: int | Sequence[int], size: tuple[int, ...]) -> tuple[int, ...]:
+    regions = (region,) * len(size) if isinstance(region, int) else tuple(region)
+    if len(regions) != len(size) or not all(isinstance(x, int) for x in regions):
+        raise TypeError(f"region must be an int or {len(size)} ints, got {region!r}")
+    if min(regions) < 1:
+        raise ValueError(f"region must be >= 1, got {region!r}")
+    if any(x > s for x, s in zip(regions, size, strict=True)):
+        raise ValueError(f"region {regions} is larger than the tensor's learned sizes {size}")
+    return regions
+
+
+def pool(samples: Tensor, chunk: int) -> Tensor:
+    """Pooled sampling: every tuple sees the samples of all tuples in its chunk.
+
+    (..., k, m, r) -> (..., k, chunk * m, r); chunks are consecutive runs of ``chunk`` tuples
+    (k must be a multiple of ``chunk``). Each tuple still normalises over its own (now larger)
+    set of distinct samples, which costs O(chunk^2 * m) per chunk. chunk = 1 changes nothing.
+    """
+    *prefix, k, m, r = samples.shape
+    if chunk < 1 or k % chunk:
+        raise ValueError(f"chunk must be >= 1 and divide k = {k}, got {chunk}")
+    shared = samples.reshape(*prefix, k // chunk, 1, chunk * m, r)
+    return shared.expand(*prefix, k // chunk, chunk, chunk * m, r).reshape(*prefix, k, -1, r)
+
+
+def linear_index(indices: Tensor, size: Sequence[int]) -> Tensor:
+    """Row-major offset of integer tuples: (..., r) long -> (...) long."""
+    strides = [1]
+    for s in reversed(size[1:]):
+        strides.insert(0, strides[0] * s)
+    return (indices * constant(strides, indices.device)).sum(-1)
+
+
+def duplicates(samples: Tensor, size: Sequence[int]) -> Tensor:
+    """True for every sample that repeats an earlier one of the same tuple.
+
+    (..., k, m, r) long -> (..., k, m) bool. Exact: sort the flattened integer offsets (stable,
+    so the first copy in sample order comes first) and compare neighbours.
+    """
+    flat = linear_index(samples, tuple(size))  # (..., k, m)
+    ordered, order = flat.sort(dim=-1, stable=True)
+    repeat = ordered[..., 1:] == ordered[..., :-1]  # (..., k, m - 1)
+    first = torch.zeros_like(ordered[..., :1], dtype=torch.bool)  # (..., k, 1): m >= 1
+    repeat = torch.cat([first, repeat], -1)  # the first of a run is kept
+    return torch.zeros_like(repeat).scatter(-1, order, repeat)
+
+
+def log_densities(samples: Tensor, means: Tensor, sigmas: Tensor) -> Tensor:
+    """log p_it = -1/2 sum_d ((t_d - mu_id) / sigma_id)^2 (unnormalised Gaussian, sigma a std).
+
+    samples (..., k, m, r) long, means and sigmas (..., k, r) -> (..., k, m).
+    """
+    z = (samples.to(means.dtype) - means.unsqueeze(-2)) / sigmas.unsqueeze(-2)  # (..., k, m, r)
+    return -0.5 * z.pow(2).sum(-1)
+
+
+def weights(
+    samples: Tensor, means: Tensor, sigmas: Tensor, values: Tensor, size: Sequence[int]
+) -> Tensor:
+    """w_it = v_i * p_it / sum over distinct t' of p_it'; repeated samples get weight 0.
+
+    samples (..., k, m, r) long, means and sigmas (..., k, r), values (..., k) -> (..., k, m).
+    The normalisation is a softmax over log-densities (duplicates masked to -inf), so it stays
+    finite however far the samples lie from the mean: the nearest one takes the weight.
+    """
+    logp = log_densities(samples, means, sigmas)
+    logp = logp.masked_fill(duplicates(samples, size), float("-inf"))
+    return torch.softmax(logp, dim=-1) * values.unsqueeze(-1)

@@ -1,0 +1,381 @@
+"""Interactive figures for the course notebooks, built on core ipywidgets only.
+
+Every figure exists twice:
+
+* a plain drawing function ``draw_...(fig, ...)`` that draws onto a matplotlib ``Figure``; the
+  notebooks call it to show a static figure (readable without a kernel), and
+* a factory that returns an ``ipywidgets.VBox``: its controls, then an ``ipywidgets.Image``
+  holding a PNG of the same drawing, redrawn whenever a control changes.
+
+The PNGs are rendered from a bare ``matplotlib.figure.Figure`` (Agg, never registered with
+pyplot, so nothing is left open), which works in JupyterLab, classic Notebook, VS Code and
+Colab alike, and lets the tests sweep the controls without a kernel. All the maths comes
+from :mod:`hyperlib.sampling`; this module only draws it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from io import BytesIO
+
+import ipywidgets as w
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from hyperlib import sampling
+from hyperlib.contract import densify
+
+SIGMA_SCALE = 0.1  # the sigma_scale the descent widget uses (as in the identity experiment)
+KIND_COLOURS = {"neighbour": "tab:blue", "global": "tab:orange", "local": "tab:green"}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(fig: Figure, dpi: int = 80) -> bytes:
+    """The figure as PNG bytes (Agg). The figure is cleared afterwards."""
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.clear()
+    return buffer.getvalue()
+
+
+def _widget(
+    controls: Sequence[w.ValueWidget], draw: Callable[..., None], figsize: tuple[float, float]
+) -> w.VBox:
+    """Controls above an Image; ``draw(fig, **values)`` redraws it whenever a value changes.
+
+    Each control's ``description`` is the keyword it sets.
+    """
+    image = w.Image(format="png")
+
+    def update(_change: object = None) -> None:
+        fig = Figure(figsize=figsize, layout="constrained")
+        draw(fig, **{c.description: c.value for c in controls})
+        image.value = render(fig)
+
+    for control in controls:
+        control.observe(update, names="value")
+    update()
+    return w.VBox([w.HBox(list(controls), layout=w.Layout(flex_flow="row wrap")), image])
+
+
+def _slider(key: str, value: float, low: float, high: float, step: float) -> w.FloatSlider:
+    return w.FloatSlider(
+        value=value, min=low, max=high, step=step, description=key, continuous_update=False
+    )
+
+
+def _int_slider(key: str, value: int, low: int, high: int) -> w.IntSlider:
+    return w.IntSlider(value=value, min=low, max=high, description=key, continuous_update=False)
+
+
+# --------------------------------------------------------------------------- neighbours
+
+
+def neighbour_weights(means: Tensor, sigmas: Tensor, size: Sequence[int]):
+    """The 2^r floor/ceil neighbours of one tuple, their weights and the weights' gradient.
+
+    means, sigmas (r,) float -> samples (2^r, r) long, weights (2^r,), dw/dmu (2^r, r).
+    Weights are normalised over the distinct neighbours (values v = 1).
+    """
+    means, sigmas = means.reshape(1, -1).double(), sigmas.reshape(1, -1).double()  # (1, r)
+    samples = sampling.sample(means, size, g=0, l=0)  # (1, 2^r, r)
+    values = torch.ones(1, dtype=torch.float64)  # (1,)
+
+    def weights_of(mu: Tensor) -> Tensor:  # (1, r) -> (2^r,)
+        return sampling.weights(samples, mu, sigmas, values, size)[0]
+
+    jacobian = torch.autograd.functional.jacobian(weights_of, means)  # (2^r, 1, r)
+    return samples[0], weights_of(means).detach(), jacobian[:, 0, :]
+
+
+def draw_neighbours_1d(fig: Figure, mu: float = 2.3, sigma: float = 0.6, size: int = 8) -> None:
+    """Top: the Gaussian around mu and the weights of its two integer neighbours (bars).
+    Bottom: dw_t/dmu for each neighbour (signed bars): where each weight goes as mu grows.
+    """
+    samples, weights, grad = neighbour_weights(torch.tensor([mu]), torch.tensor([sigma]), [size])
+    t = samples[:, 0].tolist()  # neighbour positions (2,)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    xs = torch.linspace(-0.5, size - 0.5, 400)
+    density = torch.exp(-0.5 * ((xs - mu) / sigma) ** 2)  # unnormalised, peak 1
+    top.plot(xs, density, color="0.6", lw=1, label="density p(t) (unnormalised)")
+    top.bar(t, weights.tolist(), width=0.35, color="tab:blue", label="weight w_t (normalised)")
+    for ti, wi in zip(t, weights.tolist(), strict=True):
+        top.text(ti, wi + 0.03, f"{wi:.2f}", ha="center", fontsize=8)
+    top.axvline(mu, color="tab:red", lw=1.5, label=f"mu = {mu:.2f}")
+    top.set(ylim=(0, 1.25), ylabel="weight", title=f"neighbours of mu, sigma = {sigma:.2f}")
+    top.legend(loc="upper right", fontsize=7)
+    g = grad[:, 0].tolist()
+    bottom.bar(t, g, width=0.35, color=["tab:green" if v >= 0 else "tab:purple" for v in g])
+    bottom.axhline(0, color="k", lw=0.5)
+    bound = max(1.0, max(abs(v) for v in g) * 1.2)
+    bottom.set(ylim=(-bound, bound), ylabel="dw_t / dmu", xlabel="index t")
+    bottom.set_xticks(range(size))
+
+
+def neighbours_1d(mu: float = 2.3, sigma: float = 0.6, size: int = 8) -> w.VBox:
+    """Drag mu and sigma: the two neighbours' weights and their gradient w.r.t. mu."""
+    controls = [_slider("mu", mu, 0.0, size - 1.0, 0.05), _slider("sigma", sigma, 0.1, 3.0, 0.05)]
+    return _widget(controls, lambda fig, **v: draw_neighbours_1d(fig, size=size, **v), (6, 4.5))
+
+
+def draw_neighbours_2d(
+    fig: Figure, mu_x: float = 2.3, mu_y: float = 1.6, sigma: float = 0.6, size: int = 6
+) -> None:
+    """The four grid neighbours of (mu_x, mu_y): weights (disc area, label) and the gradient
+    of each weight w.r.t. the mean (arrows: where mu should move to raise that weight)."""
+    means, sigmas = torch.tensor([mu_x, mu_y]), torch.tensor([sigma, sigma])
+    samples, weights, grad = neighbour_weights(means, sigmas, [size, size])
+    ax = fig.subplots()
+    grid = torch.cartesian_prod(torch.arange(size), torch.arange(size))  # (size^2, 2)
+    ax.scatter(grid[:, 0], grid[:, 1], s=6, color="0.75")
+    ax.add_patch(_ellipse((mu_x, mu_y), sigma))
+    scale = 0.5 / max(1e-9, grad.norm(dim=1).max().item())  # longest arrow: half a cell
+    rows = zip(samples.tolist(), weights.tolist(), grad.tolist(), strict=True)
+    for (tx, ty), wt, (gx, gy) in rows:
+        ax.scatter([tx], [ty], s=40 + 900 * wt, color="tab:blue", alpha=0.7, zorder=3)
+        ax.annotate(f"{wt:.2f}", (tx, ty), xytext=(6, 6), textcoords="offset points", fontsize=8)
+        if wt > 0:
+            ax.arrow(tx, ty, gx * scale, gy * scale, width=0.02, color="tab:green", zorder=4)
+    ax.plot([mu_x], [mu_y], "x", color="tab:red", ms=10, mew=2, label="mu")
+    ax.set(xlim=(-0.7, size - 0.3), ylim=(-0.7, size - 0.3), aspect="equal", xlabel="index 0")
+    ax.set(ylabel="index 1", title=f"weights and d w_t / d mu (arrows), sigma = {sigma:.2f}")
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def neighbours_2d(
+    mu_x: float = 2.3, mu_y: float = 1.6, sigma: float = 0.6, size: int = 6
+) -> w.VBox:
+    """Drag a 2-D mean and sigma: the four neighbours, their weights and gradient arrows."""
+    controls = [
+        _slider("mu_x", mu_x, 0.0, size - 1.0, 0.05),
+        _slider("mu_y", mu_y, 0.0, size - 1.0, 0.05),
+        _slider("sigma", sigma, 0.1, 3.0, 0.05),
+    ]
+    return _widget(controls, lambda fig, **v: draw_neighbours_2d(fig, size=size, **v), (5, 5))
+
+
+def _ellipse(centre: tuple[float, float], sigma: float):
+    from matplotlib.patches import Circle
+
+    return Circle(centre, sigma, fill=False, ls="--", color="tab:red", lw=1)
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def sample_kinds(g: int, l: int, r: int = 2) -> list[str]:  # noqa: E741 (the paper's name)
+    """The kind of each of the m = 2^r + g + l samples, in :func:`sampling.sample`'s order."""
+    return ["neighbour"] * 2**r + ["global"] * g + ["local"] * l
+
+
+def draw_samples(
+    fig: Figure,
+    mu_x: float = 5.3,
+    mu_y: float = 9.6,
+    sigma: float = 1.5,
+    g: int = 8,
+    l: int = 8,  # noqa: E741
+    region: int = 4,
+    seed: int = 0,
+    size: int = 16,
+) -> None:
+    """One tuple's samples on a size x size grid: kind (colour), normalised weight (disc area
+    and label), duplicates (grey x: weight 0, counted once), the local box and mu, sigma."""
+    means = torch.tensor([[mu_x, mu_y]], dtype=torch.float64)  # (1, 2)
+    sigmas = torch.tensor([[sigma, sigma]], dtype=torch.float64)  # (1, 2)
+    generator = torch.Generator().manual_seed(seed)
+    samples = sampling.sample(means, (size, size), g=g, l=l, region=region, generator=generator)
+    repeat = sampling.duplicates(samples, (size, size))[0]  # (m,) bool
+    weights = sampling.weights(samples, means, sigmas, torch.ones(1), (size, size))[0]  # (m,)
+    ax = fig.subplots()
+    grid = torch.cartesian_prod(torch.arange(size), torch.arange(size))
+    ax.scatter(grid[:, 0], grid[:, 1], s=3, color="0.8")
+    corner = [min(max(round(c) - region // 2, 0), size - region) for c in (mu_x, mu_y)]
+    from matplotlib.patches import Rectangle
+
+    box = Rectangle([c - 0.5 for c in corner], region, region, fill=False, color="tab:green")
+    ax.add_patch(box)
+    ax.add_patch(_ellipse((mu_x, mu_y), sigma))
+    kinds = sample_kinds(g, l)
+    for (tx, ty), wt, kind, dup in zip(
+        samples[0].tolist(), weights.tolist(), kinds, repeat.tolist(), strict=True
+    ):
+        if dup:
+            ax.scatter([tx], [ty], marker="x", s=60, color="0.4", zorder=4)
+            continue
+        ax.scatter([tx], [ty], s=25 + 900 * wt, color=KIND_COLOURS[kind], alpha=0.7, zorder=3)
+        if wt >= 0.01:
+            ax.annotate(f"{wt:.2f}", (tx, ty), xytext=(5, 5), textcoords="offset points", size=7)
+    for kind, colour in KIND_COLOURS.items():
+        ax.scatter([], [], color=colour, label=kind)
+    ax.scatter([], [], marker="x", color="0.4", label=f"duplicate ({int(repeat.sum())})")
+    ax.plot([mu_x], [mu_y], "+", color="tab:red", ms=12, mew=2, label="mu")
+    ax.set(xlim=(-1, size), ylim=(-1, size), aspect="equal", xlabel="index 0", ylabel="index 1")
+    ax.set_title(f"m = {samples.shape[1]} samples, {int((~repeat).sum())} distinct", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+
+
+def samples_2d(
+    mu_x: float = 5.3,
+    mu_y: float = 9.6,
+    sigma: float = 1.5,
+    g: int = 8,
+    l: int = 8,  # noqa: E741
+    region: int = 4,
+    seed: int = 0,
+    size: int = 16,
+) -> w.VBox:
+    """Choose mu, sigma, g, l, region and seed: the sampled tuples and their weights."""
+    controls = [
+        _slider("mu_x", mu_x, 0.0, size - 1.0, 0.1),
+        _slider("mu_y", mu_y, 0.0, size - 1.0, 0.1),
+        _slider("sigma", sigma, 0.1, size / 2, 0.1),
+        _int_slider("g", g, 0, 32),
+        _int_slider("l", l, 0, 32),
+        _int_slider("region", region, 1, size),
+        _int_slider("seed", seed, 0, 99),
+    ]
+    return _widget(controls, lambda fig, **v: draw_samples(fig, size=size, **v), (7, 5.5))
+
+
+# --------------------------------------------------------------------------- descent
+
+
+def raw_sigma(sigma: float, size: int, sigma_scale: float = SIGMA_SCALE) -> float:
+    """The raw number s with transform_sigmas(s) = sigma (inverse of softplus(s + 2) * ...)."""
+    y = sigma / (size * sigma_scale)
+    return math.log(math.expm1(y)) - sampling.SIGMA_BOOST
+
+
+def descend(
+    mu: tuple[float, float],
+    sigma: float,
+    target: tuple[int, int],
+    g: int = 16,
+    l: int = 4,  # noqa: E741
+    region: int = 4,
+    steps: int = 60,
+    lr: float = 0.3,
+    seed: int = 0,
+    size: int = 16,
+    learn_sigma: bool = False,
+) -> dict[str, Tensor]:
+    """Gradient steps of one 2-D tuple (value fixed to 1) toward a target position.
+
+    Loss: L = -W[target], minus the weight the sampled sparse tensor W puts on the target
+    (0 when the target is not among the samples). The mean is learned through its raw
+    parameter (mu = transform_means(a)) with Adam; sigma stays fixed unless ``learn_sigma``
+    (then sigma = transform_sigmas(s, sigma_scale=SIGMA_SCALE)). Samples are drawn afresh
+    every step from a Generator seeded with ``seed``.
+
+    Returns means (steps + 1, 2), sigmas (steps + 1,), loss (steps,) and hit (steps,) bool:
+    whether the target was among that step's samples.
+    """
+    shape = (size, size)
+    mu_t = torch.tensor([mu], dtype=torch.float64).clamp(0.01, size - 1.01) / (size - 1)
+    a = torch.logit(mu_t).requires_grad_()  # (1, 2): transform_means(a) = mu
+    s = torch.tensor([raw_sigma(sigma, size)], dtype=torch.float64)  # (1,)
+    s.requires_grad_(learn_sigma)
+    optimiser = torch.optim.Adam([a, s] if learn_sigma else [a], lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.ones(1, dtype=torch.float64)
+    target_t = torch.tensor(target)  # (2,)
+
+    def tuple_now() -> tuple[Tensor, Tensor]:  # means (1, 2), sigmas (1, 2)
+        means = sampling.transform_means(a, shape)
+        return means, sampling.transform_sigmas(s, shape, sigma_scale=SIGMA_SCALE)
+
+    means_path, sigma_path, losses, hits = [], [], [], []
+    for _ in range(steps):
+        means, sigmas = tuple_now()
+        samples = sampling.sample(means, shape, g=g, l=l, region=region, generator=generator)
+        weights = sampling.weights(samples, means, sigmas, values, shape)  # (1, m)
+        loss = -densify(samples[0], weights[0], shape)[target]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        means_path.append(means.detach()[0])
+        sigma_path.append(sigmas.detach()[0, 0])
+        losses.append(loss.detach())
+        hits.append((samples[0] == target_t).all(-1).any())
+    means, sigmas = tuple_now()
+    means_path.append(means.detach()[0])
+    sigma_path.append(sigmas.detach()[0, 0])
+    return {
+        "means": torch.stack(means_path),
+        "sigmas": torch.stack(sigma_path),
+        "loss": torch.stack(losses),
+        "hit": torch.stack(hits),
+    }
+
+
+def draw_descent(
+    fig: Figure,
+    target_x: int = 11,
+    target_y: int = 4,
+    sigma: float = 1.5,
+    g: int = 16,
+    l: int = 4,  # noqa: E741
+    region: int = 4,
+    steps: int = 60,
+    seed: int = 0,
+    mu: tuple[float, float] = (4.3, 10.6),
+    size: int = 16,
+) -> None:
+    """Left: the path of mu over the gradient steps of :func:`descend` (circles: sigma at
+    start and end; stars: steps whose samples hit the target). Right: the loss per step."""
+    path = descend(mu, sigma, (target_x, target_y), g, l, region, steps, seed=seed, size=size)
+    means, sigmas, hit = path["means"], path["sigmas"], path["hit"]
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    grid = torch.cartesian_prod(torch.arange(size), torch.arange(size))
+    left.scatter(grid[:, 0], grid[:, 1], s=3, color="0.8")
+    left.plot(means[:, 0], means[:, 1], ".-", color="tab:blue", ms=3, lw=1, label="mu")
+    left.scatter(
+        means[:-1][hit, 0],
+        means[:-1][hit, 1],
+        marker="*",
+        s=60,
+        color="tab:orange",
+        zorder=3,
+        label=f"target sampled ({int(hit.sum())}/{steps})",
+    )
+    for i, style in ((0, ":"), (-1, "--")):
+        left.add_patch(_ellipse(tuple(means[i].tolist()), float(sigmas[i])))
+        left.patches[-1].set_linestyle(style)
+    left.plot([target_x], [target_y], "s", color="tab:red", ms=9, label="target")
+    left.set(xlim=(-1, size), ylim=(-1, size), aspect="equal", xlabel="index 0", ylabel="index 1")
+    distance = (means[-1] - torch.tensor([target_x, target_y])).norm()
+    title = f"sigma {sigma:.2f}, g = {g}, l = {l}: ends {distance:.1f} from target"
+    left.set_title(title, fontsize=9)
+    left.legend(loc="upper left", fontsize=7)
+    right.plot(range(1, steps + 1), path["loss"], color="tab:blue")
+    right.set(xlabel="step", ylabel="loss = -W[target]", ylim=(-1.05, 0.05), title="loss")
+
+
+def descent_2d(
+    target_x: int = 11,
+    target_y: int = 4,
+    sigma: float = 1.5,
+    g: int = 16,
+    l: int = 4,  # noqa: E741
+    region: int = 4,
+    steps: int = 60,
+    seed: int = 0,
+    size: int = 16,
+) -> w.VBox:
+    """Run a few gradient steps of one tuple toward a target and watch its path."""
+    controls = [
+        _int_slider("target_x", target_x, 0, size - 1),
+        _int_slider("target_y", target_y, 0, size - 1),
+        _slider("sigma", sigma, 0.1, 4.0, 0.1),
+        _int_slider("g", g, 0, 32),
+        _int_slider("l", l, 0, 32),
+        _int_slider("region", region, 1, size),
+        _int_slider("steps", steps, 1, 150),
+        _int_slider("seed", seed, 0, 99),
+    ]
+    return _widget(controls, lambda fig, **v: draw_descent(fig, size=size, **v), (9, 4.5))

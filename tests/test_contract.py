@@ -1,0 +1,129 @@
+"""Sparse x dense contraction against the dense reference (hyperlib.contract)."""
+
+import math
+import random
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hyperlib.contract import contract, contract_dense, densify
+
+FEW = settings(max_examples=30, deadline=None)
+
+
+def _case(seed, shared, device="cpu", dtype=torch.float64):
+    """A random sparse tensor (rank 2..5, with repeated entries) and a random input."""
+    gen, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    rank = rng.randint(2, 5)
+    split = rng.randint(1, rank - 1)
+    shape = [rng.randint(1, 4) for _ in range(rank)]
+    out_shape, in_shape = shape[:split], shape[split:]
+    b, n = rng.randint(1, 3), rng.randint(1, 19)
+    prefix = (n,) if shared else (b, n)
+    indices = (torch.rand(*prefix, rank, generator=gen) * torch.tensor(shape)).long()
+    indices[..., -1, :] = indices[..., 0, :]  # at least one repeated entry
+    weights = torch.randn(prefix, generator=gen, dtype=dtype)
+    x = torch.randn(b, *in_shape, generator=gen, dtype=dtype)
+    return indices.to(device), weights.to(device), x.to(device), out_shape, in_shape
+
+
+def _check_against_dense(seed, shared, device="cpu"):
+    indices, weights, x, out_shape, in_shape = _case(seed, shared, device)
+    w1, x1 = weights.clone().requires_grad_(), x.clone().requires_grad_()
+    w2, x2 = weights.clone().requires_grad_(), x.clone().requires_grad_()
+    fast = contract(indices, w1, x1, out_shape)
+    dense = contract_dense(densify(indices, w2, out_shape + in_shape), x2, out_shape)
+    assert fast.shape == (x.size(0), *out_shape)
+    torch.testing.assert_close(fast, dense)
+    grad = torch.randn_like(fast)
+    fast.backward(grad)
+    dense.backward(grad)
+    torch.testing.assert_close(w1.grad, w2.grad)
+    torch.testing.assert_close(x1.grad, x2.grad)
+
+
+@FEW
+@given(st.integers(0, 2**31 - 1), st.booleans())
+def test_fast_path_equals_dense_reference(seed, shared):
+    _check_against_dense(seed, shared)
+
+
+def test_densify_sums_repeated_entries_and_matches_a_loop():
+    indices = torch.tensor([[0, 1], [2, 0], [0, 1]])
+    weights = torch.tensor([1.0, 2.0, 3.0])
+    expected = torch.zeros(3, 2)
+    for (i, j), w in zip(indices.tolist(), weights.tolist(), strict=True):
+        expected[i, j] += w
+    torch.testing.assert_close(densify(indices, weights, (3, 2)), expected)
+    x = torch.randn(5, 2)
+    torch.testing.assert_close(contract(indices, weights, x, (3,)), x @ expected.T)
+
+
+def test_batched_entries_act_per_instance():
+    indices = torch.tensor([[[0, 0]], [[1, 1]]])  # instance 0: y0 = 2 x0; instance 1: y1 = 3 x1
+    weights = torch.tensor([[2.0], [3.0]])
+    x = torch.tensor([[1.0, 10.0], [1.0, 10.0]])
+    expected = torch.tensor([[2.0, 0.0], [0.0, 30.0]])
+    torch.testing.assert_close(contract(indices, weights, x, (2,)), expected)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_gradcheck_contraction(shared):
+    indices, weights, x, out_shape, _ = _case(3, shared)
+    inputs = (weights.requires_grad_(), x.requires_grad_())
+    assert torch.autograd.gradcheck(lambda w, v: contract(indices, w, v, out_shape), inputs)
+
+
+def test_work_is_linear_in_the_entries():
+    """A (1e6 x 1e6) sparse matrix with 1000 entries: never materialised."""
+    n = 10**6
+    indices = torch.randint(0, n, (1000, 2))
+    y = contract(indices, torch.ones(1000), torch.ones(2, n), (n,))
+    assert y.shape == (2, n) and math.isclose(float(y.sum()), 2000.0)
+
+
+IDX, W, X = torch.zeros(4, 2, dtype=torch.long), torch.zeros(4), torch.zeros(3, 5)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "name"),
+    [
+        ((IDX.float(), W, X, (2,)), TypeError, "indices"),
+        ((IDX.int(), W, X, (2,)), TypeError, "indices"),
+        ((IDX, W.long(), X, (2,)), TypeError, "weights"),
+        ((IDX, W, X.long(), (2,)), TypeError, "x"),
+        ((IDX, W, X.double(), (2,)), TypeError, "dtype"),
+        ((IDX, W, X.tolist(), (2,)), TypeError, "x"),
+        ((IDX, W[:3], X, (2,)), ValueError, "weights"),
+        ((IDX[None].expand(2, 4, 2), W[None].expand(2, 4), X, (2,)), ValueError, "batch size"),
+        ((IDX, W, X, (2, 2)), ValueError, "columns"),
+        ((IDX, W, X, (0,)), ValueError, "out_shape"),
+        ((IDX, W, X, ()), ValueError, "out_shape"),
+        ((IDX, W, X[0], (2,)), ValueError, "x"),
+        ((IDX, W.to("meta"), X, (2,)), ValueError, "weights is on meta"),
+        ((IDX.to("meta"), W, X, (2,)), ValueError, "indices is on meta"),
+    ],
+)
+def test_bad_input_raises_naming_the_argument(args, error, name):
+    with pytest.raises(error, match=name):
+        contract(*args)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shared", [False, True])
+def test_fast_path_equals_dense_reference_on_cuda(shared):
+    for seed in range(10):
+        _check_against_dense(seed, shared, device="cuda")
+
+
+@pytest.mark.cuda
+def test_contraction_does_not_synchronise_on_cuda():
+    indices, weights, x, out_shape, _ = _case(0, False, "cuda", torch.float32)
+    weights.requires_grad_()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        contract(indices, weights, x, out_shape).sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -1,0 +1,241 @@
+"""Continuous tuples -> integer samples -> normalised weights (hyperlib.sampling)."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hyperlib.sampling import (
+    duplicates,
+    log_densities,
+    pool,
+    sample,
+    transform_means,
+    transform_sigmas,
+    weights,
+)
+
+FEW = settings(max_examples=25, deadline=None)
+
+
+@st.composite
+def tuples(draw, max_r=3, max_size=9, max_k=4):
+    """Random continuous tuples: (means (k, r), sigmas (k, r), values (k,), size, g, l, region)."""
+    r = draw(st.integers(1, max_r))
+    size = tuple(draw(st.lists(st.integers(1, max_size), min_size=r, max_size=r)))
+    k = draw(st.integers(1, max_k))
+    seed = draw(st.integers(0, 2**31 - 1))
+    gen = torch.Generator().manual_seed(seed)
+    # raw means spread wide, so some tuples sit exactly on the edges of the range
+    raw = torch.randn(k, r, generator=gen, dtype=torch.float64) * 6
+    means = transform_means(raw, size)
+    sigmas = transform_sigmas(torch.randn(k, generator=gen, dtype=torch.float64), size, 0.1, 1e-3)
+    values = torch.randn(k, generator=gen, dtype=torch.float64)
+    g, l = draw(st.integers(0, 5)), draw(st.integers(0, 5))  # noqa: E741
+    region = draw(st.integers(1, min(size)))
+    return means, sigmas, values, size, g, l, region, gen
+
+
+def test_transforms_follow_the_formulas():
+    raw = torch.tensor([[-1e4, 0.0], [1e4, 2.0]])
+    means = transform_means(raw, (5, 3))
+    top = 2 * torch.sigmoid(torch.tensor(2.0))
+    torch.testing.assert_close(means, torch.tensor([[0.0, 1.0], [4.0, top]]))
+    s = torch.tensor([0.0, -3.0])
+    sigmas = transform_sigmas(s, (5, 3), sigma_scale=0.1, min_sigma=0.01)
+    expected = F.softplus(s + 2).unsqueeze(-1) * torch.tensor([5.0, 3.0]) * 0.1 + 0.01
+    torch.testing.assert_close(sigmas, expected)
+    assert sigmas.shape == (2, 2)
+
+
+@FEW
+@given(tuples())
+def test_samples_are_in_bounds_and_structured(case):
+    means, _, _, size, g, l, region, gen = case  # noqa: E741
+    r = len(size)
+    samples = sample(means, size, g, l, region, generator=gen)
+    assert samples.dtype == torch.long and samples.shape == (len(means), 2**r + g + l, r)
+    upper = torch.tensor(size)
+    assert (samples >= 0).all() and (samples < upper).all()
+    # the first 2^r are the floor/ceil corners of mu (clamped into range)
+    corners, mu = samples[:, : 2**r], means.unsqueeze(1)  # (k, 2^r, r), (k, 1, r)
+    assert ((corners == mu.floor()) | (corners == mu.ceil().clamp(max=upper - 1))).all()
+    assert len({tuple(c) for c in corners[0].tolist()}) == 2 ** (mu[0, 0] % 1 != 0).sum()
+    # the last l lie within a box of side `region` that contains round(mu)
+    local = samples[:, 2**r + g :].float()
+    spread = local.amax(1) - local.amin(1) if l else torch.zeros(1)
+    assert (spread <= region - 1).all()
+    assert ((local - means.round().unsqueeze(1)).abs() <= region - 1).all()
+
+
+def test_samples_are_clamped_when_random_numbers_hit_the_top(monkeypatch):
+    """rand() * size can round up to size in float32; the sampler must clamp it back."""
+    monkeypatch.setattr(torch, "rand", lambda *shape, **kw: torch.ones(*shape, device=kw["device"]))
+    means = torch.tensor([[6.0, 0.0]])  # on the upper and lower edges
+    samples = sample(means, (7, 3), g=3, l=3, region=3)
+    assert samples[..., 0].max() == 6 and samples[..., 1].max() == 2
+    assert (samples >= 0).all()
+
+
+def test_same_generator_seed_gives_same_samples():
+    means = transform_means(torch.randn(5, 2), (10, 10))
+    draw = [sample(means, (10, 10), 4, 4, 4, torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
+    assert torch.equal(draw[0], draw[1])
+    assert not torch.equal(draw[0], draw[2])
+
+
+@FEW
+@given(st.integers(1, 3), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_duplicates_keep_exactly_the_first_copy(r, m, seed):
+    size = (3,) * r
+    samples = torch.randint(0, 3, (4, m, r), generator=torch.Generator().manual_seed(seed))
+    dup = duplicates(samples, size)
+    for tuple_samples, tuple_dup in zip(samples.tolist(), dup.tolist(), strict=True):
+        seen = set()
+        for position, is_dup in zip(map(tuple, tuple_samples), tuple_dup, strict=True):
+            assert is_dup == (position in seen)
+            seen.add(position)
+
+
+def test_duplicates_are_exact_for_large_offsets():
+    """Neighbouring offsets beyond float precision (2^24 + 1 vs 2^24) stay distinct."""
+    size = (2**13, 2**12)
+    samples = torch.tensor([[[4096, 0], [4096, 1], [4096, 0]]])
+    assert duplicates(samples, size).tolist() == [[False, False, True]]
+
+
+def _brute_weights(samples, means, sigmas, values):
+    """The formula, one tuple and one sample at a time, in Python."""
+    out = []
+    for t_i, mu, sd, v in zip(samples.tolist(), means.tolist(), sigmas.tolist(), values.tolist(),
+                              strict=True):
+        seen, dens = set(), []
+        for t in map(tuple, t_i):
+            p = math.exp(-0.5 * sum(((a - b) / c) ** 2 for a, b, c in zip(t, mu, sd, strict=True)))
+            dens.append(0.0 if t in seen else p)
+            seen.add(t)
+        out.append([v * p / sum(dens) for p in dens])
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@FEW
+@given(tuples())
+def test_weights_match_formula_sum_to_value_and_skip_duplicates(case):
+    means, sigmas, values, size, g, l, region, gen = case  # noqa: E741
+    samples = sample(means, size, g, l, region, generator=gen)
+    w = weights(samples, means, sigmas, values, size)
+    torch.testing.assert_close(w, _brute_weights(samples, means, sigmas, values))
+    torch.testing.assert_close(w.sum(-1), values)
+    dup = duplicates(samples, size)
+    assert (w[dup] == 0).all()
+    # no two samples of a tuple with non-zero weight share a position
+    for t_i, w_i in zip(samples, w, strict=True):
+        live = t_i[w_i != 0]
+        assert len(set(map(tuple, live.tolist()))) == len(live)
+
+
+def test_weights_stay_finite_far_from_the_mean():
+    """All densities underflow exp(); the normalisation must still be finite (softmax)."""
+    samples = torch.tensor([[[0], [1], [90]]])
+    means, sigmas = torch.tensor([[50.0]]), torch.tensor([[1e-3]])
+    w = weights(samples, means, sigmas, torch.tensor([2.0]), (100,))
+    assert torch.isfinite(w).all()
+    torch.testing.assert_close(w, torch.tensor([[0.0, 0.0, 2.0]]))  # 90 is nearest
+
+
+def test_log_densities_use_sigma_as_standard_deviation():
+    samples = torch.tensor([[[3, 4]]])
+    means, sigmas = torch.tensor([[1.0, 1.0]]), torch.tensor([[2.0, 3.0]])
+    torch.testing.assert_close(log_densities(samples, means, sigmas), torch.tensor([[-1.0]]))
+
+
+def test_gradcheck_weights_wrt_means_sigmas_values():
+    gen = torch.Generator().manual_seed(0)
+    size = (6, 5)
+    means = transform_means(torch.randn(3, 2, generator=gen, dtype=torch.float64), size)
+    samples = sample(means, size, 3, 3, 3, generator=gen)
+    sigmas = torch.rand(3, 2, generator=gen, dtype=torch.float64) + 0.5
+    values = torch.randn(3, generator=gen, dtype=torch.float64)
+    inputs = tuple(t.clone().requires_grad_() for t in (means, sigmas, values))
+    assert torch.autograd.gradcheck(lambda m, s, v: weights(samples, m, s, v, size), inputs)
+
+
+def test_gradcheck_through_the_raw_transforms():
+    gen = torch.Generator().manual_seed(1)
+    size = (7,)
+    raw_m = torch.randn(4, 1, generator=gen, dtype=torch.float64, requires_grad=True)
+    raw_s = torch.randn(4, generator=gen, dtype=torch.float64, requires_grad=True)
+    samples = sample(transform_means(raw_m, size), size, 2, 2, 3, generator=gen)
+    values = torch.ones(4, dtype=torch.float64)
+
+    def fn(a, s):
+        return weights(samples, transform_means(a, size), transform_sigmas(s, size), values, size)
+
+    assert torch.autograd.gradcheck(fn, (raw_m, raw_s))
+
+
+def test_pool_shares_the_chunk_samples():
+    samples = torch.arange(4 * 2 * 1).view(4, 2, 1)
+    assert torch.equal(pool(samples, 1), samples)
+    pooled = pool(samples, 2)
+    assert pooled.shape == (4, 4, 1)
+    assert pooled[0].flatten().tolist() == [0, 1, 2, 3] == pooled[1].flatten().tolist()
+    assert pooled[3].flatten().tolist() == [4, 5, 6, 7]
+
+
+@FEW
+@given(tuples(max_k=4))
+def test_pooled_weights_sum_to_value(case):
+    means, sigmas, values, size, g, l, region, gen = case  # noqa: E741
+    k = len(means)
+    samples = pool(sample(means, size, g, l, region, generator=gen), k)
+    w = weights(samples, means, sigmas, values, size)
+    torch.testing.assert_close(w.sum(-1), values)
+    assert (w[duplicates(samples, size)] == 0).all()
+
+
+CPU_GEN = torch.Generator()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "name"),
+    [
+        (lambda: sample(torch.zeros(0, 2), (3, 3)), ValueError, "k = 0"),
+        (lambda: sample(torch.zeros(2, 3), (3, 3)), ValueError, "means"),
+        (lambda: sample(torch.zeros(2), (3,)), ValueError, "means"),
+        (lambda: sample(torch.zeros(2, 2, dtype=torch.long), (3, 3)), TypeError, "means"),
+        (lambda: sample(torch.zeros(2, 2).tolist(), (3, 3)), TypeError, "means"),
+        (lambda: sample(torch.zeros(2, 2), (3, 0)), ValueError, "size"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), region=4), ValueError, "region"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), region=0), ValueError, "region"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), region=(2, 2, 2)), TypeError, "region"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), g=-1, region=2), ValueError, "g and l"),
+        (lambda: transform_means(torch.zeros(2, 1), (0,)), ValueError, "size"),
+        (lambda: transform_sigmas(torch.zeros(2), (3,), sigma_scale=0), ValueError, "sigma_scale"),
+        (lambda: transform_sigmas(torch.zeros(2), (3,), min_sigma=0), ValueError, "min_sigma"),
+        (
+            lambda: sample(torch.zeros(2, 2, device="meta"), (3, 3), region=2, generator=CPU_GEN),
+            ValueError,
+            "generator is on cpu",
+        ),
+        (lambda: transform_sigmas(torch.zeros(2, dtype=torch.int32), (3,)), TypeError, "sigmas"),
+        (lambda: pool(torch.zeros(3, 2, 1, dtype=torch.long), 2), ValueError, "chunk"),
+    ],
+)
+def test_bad_input_raises_naming_the_argument(call, error, name):
+    with pytest.raises(error, match=name):
+        call()
+
+
+@pytest.mark.cuda
+def test_samples_on_cuda_follow_the_input_device():
+    means = transform_means(torch.randn(64, 3, 2, device="cuda"), (9, 9))
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    samples = sample(means, (9, 9), 4, 4, 4, generator=gen)
+    assert samples.device.type == "cuda" and (samples >= 0).all() and (samples < 9).all()
+    sigmas = transform_sigmas(torch.zeros(64, 3, device="cuda"), (9, 9))
+    w = weights(samples, means, sigmas, torch.ones(64, 3, device="cuda"), (9, 9))
+    torch.testing.assert_close(w.sum(-1), torch.ones(64, 3, device="cuda"))

@@ -1,0 +1,76 @@
+"""Every widget factory, driven without a kernel: sweep each numeric control over its range."""
+
+import ipywidgets as w
+import pytest
+from matplotlib.figure import Figure
+
+from hyperlib import widgets
+
+FACTORIES = {
+    "neighbours_1d": widgets.neighbours_1d,
+    "neighbours_2d": widgets.neighbours_2d,
+    "samples_2d": widgets.samples_2d,
+    "descent_2d": lambda: widgets.descent_2d(steps=10),
+}
+
+
+def _parts(box: w.VBox) -> tuple[list[w.ValueWidget], w.Image]:
+    controls, image = box.children
+    assert isinstance(image, w.Image)
+    return list(controls.children), image
+
+
+def _sweep(control: w.ValueWidget, points: int = 3) -> list:
+    low, high = control.min, control.max
+    values = [low + (high - low) * i / (points - 1) for i in range(points)]
+    if isinstance(control, w.IntSlider):
+        values = [round(v) for v in values]
+    return values
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_every_control_redraws_over_its_range(name):
+    box = FACTORIES[name]()
+    controls, image = _parts(box)
+    assert controls and all(isinstance(c, (w.FloatSlider, w.IntSlider)) for c in controls)
+    assert bytes(image.value).startswith(b"\x89PNG")
+    for control in controls:
+        start = control.value
+        for value in _sweep(control):
+            before = bytes(image.value)
+            control.value = value
+            if value != start:
+                assert bytes(image.value) != before, f"{control.description} = {value}: same image"
+            start = control.value
+            assert bytes(image.value).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    "draw", [widgets.draw_neighbours_1d, widgets.draw_neighbours_2d, widgets.draw_samples]
+)
+def test_drawings_draw_on_a_given_figure(draw):
+    fig = Figure()
+    draw(fig)
+    assert fig.axes
+
+
+def test_neighbour_weights_sum_to_one_and_their_gradient_to_zero():
+    import torch
+
+    samples, weights, grad = widgets.neighbour_weights(
+        torch.tensor([2.3, 1.6]), torch.tensor([0.6, 0.6]), [6, 6]
+    )
+    assert samples.shape == (4, 2)
+    torch.testing.assert_close(weights.sum(), torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close(grad.sum(0), torch.zeros(2, dtype=torch.float64))
+
+
+def test_descent_reaches_a_target_with_samples_and_not_without():
+    import torch
+
+    target = torch.tensor([11.0, 4.0])
+    moved = widgets.descend((4.3, 10.6), 1.5, (11, 4), g=16, l=4, steps=60)
+    stuck = widgets.descend((4.3, 10.6), 0.3, (11, 4), g=0, l=0, steps=20)
+    assert (moved["means"][-1] - target).norm() < 2
+    torch.testing.assert_close(stuck["means"][-1], stuck["means"][0])
+    assert not stuck["hit"].any()
