@@ -21,7 +21,9 @@ from io import BytesIO
 
 import ipywidgets as w
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
 from torch import Tensor
 
 from hyperlib import sampling
@@ -60,6 +62,12 @@ def _widget(
         control.observe(update, names="value")
     update()
     return w.VBox([w.HBox(list(controls), layout=w.Layout(flex_flow="row wrap")), image])
+
+
+def _grid(ax: Axes, size: int, dot: float = 3, colour: str = "0.8") -> None:
+    """The size x size integer index positions as small dots."""
+    grid = torch.cartesian_prod(torch.arange(size), torch.arange(size))  # (size^2, 2)
+    ax.scatter(grid[:, 0], grid[:, 1], s=dot, color=colour)
 
 
 def _slider(key: str, value: float, low: float, high: float, step: float) -> w.FloatSlider:
@@ -130,8 +138,7 @@ def draw_neighbours_2d(
     means, sigmas = torch.tensor([mu_x, mu_y]), torch.tensor([sigma, sigma])
     samples, weights, grad = neighbour_weights(means, sigmas, [size, size])
     ax = fig.subplots()
-    grid = torch.cartesian_prod(torch.arange(size), torch.arange(size))  # (size^2, 2)
-    ax.scatter(grid[:, 0], grid[:, 1], s=6, color="0.75")
+    _grid(ax, size, dot=6, colour="0.75")
     ax.add_patch(_ellipse((mu_x, mu_y), sigma))
     scale = 0.5 / max(1e-9, grad.norm(dim=1).max().item())  # longest arrow: half a cell
     rows = zip(samples.tolist(), weights.tolist(), grad.tolist(), strict=True)
@@ -158,9 +165,7 @@ def neighbours_2d(
     return _widget(controls, lambda fig, **v: draw_neighbours_2d(fig, size=size, **v), (5, 5))
 
 
-def _ellipse(centre: tuple[float, float], sigma: float):
-    from matplotlib.patches import Circle
-
+def _ellipse(centre: tuple[float, float], sigma: float) -> Circle:
     return Circle(centre, sigma, fill=False, ls="--", color="tab:red", lw=1)
 
 
@@ -192,11 +197,8 @@ def draw_samples(
     repeat = sampling.duplicates(samples, (size, size))[0]  # (m,) bool
     weights = sampling.weights(samples, means, sigmas, torch.ones(1), (size, size))[0]  # (m,)
     ax = fig.subplots()
-    grid = torch.cartesian_prod(torch.arange(size), torch.arange(size))
-    ax.scatter(grid[:, 0], grid[:, 1], s=3, color="0.8")
+    _grid(ax, size)
     corner = [min(max(round(c) - region // 2, 0), size - region) for c in (mu_x, mu_y)]
-    from matplotlib.patches import Rectangle
-
     box = Rectangle([c - 0.5 for c in corner], region, region, fill=False, color="tab:green")
     ax.add_patch(box)
     ax.add_patch(_ellipse((mu_x, mu_y), sigma))
@@ -262,14 +264,12 @@ def descend(
     lr: float = 0.3,
     seed: int = 0,
     size: int = 16,
-    learn_sigma: bool = False,
 ) -> dict[str, Tensor]:
     """Gradient steps of one 2-D tuple (value fixed to 1) toward a target position.
 
     Loss: L = -W[target], minus the weight the sampled sparse tensor W puts on the target
     (0 when the target is not among the samples). The mean is learned through its raw
-    parameter (mu = transform_means(a)) with Adam; sigma stays fixed unless ``learn_sigma``
-    (then sigma = transform_sigmas(s, sigma_scale=SIGMA_SCALE)). Samples are drawn afresh
+    parameter (mu = transform_means(a)) with Adam; sigma stays fixed. Samples are drawn afresh
     every step from a Generator seeded with ``seed``.
 
     Returns means (steps + 1, 2), sigmas (steps + 1,), loss (steps,) and hit (steps,) bool:
@@ -279,8 +279,7 @@ def descend(
     mu_t = torch.tensor([mu], dtype=torch.float64).clamp(0.01, size - 1.01) / (size - 1)
     a = torch.logit(mu_t).requires_grad_()  # (1, 2): transform_means(a) = mu
     s = torch.tensor([raw_sigma(sigma, size)], dtype=torch.float64)  # (1,)
-    s.requires_grad_(learn_sigma)
-    optimiser = torch.optim.Adam([a, s] if learn_sigma else [a], lr=lr)
+    optimiser = torch.optim.Adam([a], lr=lr)
     generator = torch.Generator().manual_seed(seed)
     values = torch.ones(1, dtype=torch.float64)
     target_t = torch.tensor(target)  # (2,)
@@ -331,8 +330,7 @@ def draw_descent(
     path = descend(mu, sigma, (target_x, target_y), g, l, region, steps, seed=seed, size=size)
     means, sigmas, hit = path["means"], path["sigmas"], path["hit"]
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    grid = torch.cartesian_prod(torch.arange(size), torch.arange(size))
-    left.scatter(grid[:, 0], grid[:, 1], s=3, color="0.8")
+    _grid(left, size)
     left.plot(means[:, 0], means[:, 1], ".-", color="tab:blue", ms=3, lw=1, label="mu")
     left.scatter(
         means[:-1][hit, 0],
