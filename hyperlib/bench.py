@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -38,6 +37,7 @@ from torch import nn
 from tqdm import tqdm
 
 import hyperlib
+from hyperlib.experiments.results import device_name
 from hyperlib.layers import SparseLayer
 
 SIZES = (64, 256, 1024, 4096, 16384, 65536)
@@ -101,17 +101,6 @@ def _trainer(kind: str, n: int, device: torch.device):
             torch.cuda.synchronize(device)
 
     return step
-
-
-def _device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    try:  # Linux names the CPU model here; platform.processor() is often empty
-        with open("/proc/cpuinfo") as f:
-            models = (line.split(":", 1)[1] for line in f if line.startswith("model name"))
-            return next(models).strip()
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def _memory_bytes(device: str) -> int:
@@ -199,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--device cuda: no CUDA device here")
     load = os.getloadavg()[0]  # other work on the machine slows every figure down
     rows = run(args)
-    name = _device_name(args.device)
+    name = device_name(args.device)
     print(f"device {args.device} ({name}, {torch.get_num_threads()} threads, load {load:.1f})"
           f", torch {torch.__version__}, hyperlib {hyperlib.__version__}")
     memory = "CUDA allocated" if args.device.startswith("cuda") else "RSS above baseline"

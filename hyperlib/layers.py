@@ -205,8 +205,22 @@ class HyperLayer(nn.Module):
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """y = W x (+ bias): x (b, *in_shape) -> (b, *out_shape), by gather + scatter-add."""
-        y = contract(*self.sparse(x, generator), x, self.out_shape)
+        indices, weights = self.sparse(x, generator)
+        if self.training and self.chunk > 1 and len(self.learn_cols) == self.rank:
+            indices, weights = self._merge_pools(indices, weights)
+        y = contract(indices, weights, x, self.out_shape)
         return y if self.bias is None else y + self.bias
+
+    def _merge_pools(self, indices: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+        """Without template columns, every tuple of a chunk has the same entries (the pool):
+        add their weights first, so the contraction moves chunk times fewer entries.
+
+        indices (.., k * M, R), weights (.., k * M) -> (.., k / chunk * M, R), (.., k / chunk * M)
+        with M = chunk * m. The same sparse tensor: repeated entries add up either way.
+        """
+        shape = (self.k // self.chunk, self.chunk, -1)  # (pools, chunk, M)
+        indices = indices.unflatten(-2, shape)[..., 0, :, :].flatten(-3, -2)
+        return indices, weights.unflatten(-1, shape).sum(-2).flatten(-2)
 
     def dense(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The sparse tensor as a dense one: (b, *out_shape, *in_shape), or without b if shared.

@@ -74,3 +74,24 @@ def test_descent_reaches_a_target_with_samples_and_not_without():
     assert (moved["means"][-1] - target).norm() < 2
     torch.testing.assert_close(stuck["means"][-1], stuck["means"][0])
     assert not stuck["hit"].any()
+
+
+def test_tuple_status_names_diagonal_collision_and_off():
+    import torch
+
+    means = torch.tensor([[0.1, -0.2], [2.0, 2.3], [1.8, 2.2], [3.0, 1.0], [4.0, 4.0]])
+    assert widgets.tuple_status(means) == ["diagonal", "collision", "collision", "off", "diagonal"]
+
+
+def test_identity_widget_trains_on_every_control():
+    """Each control retrains the layer (at the smallest budget) and redraws."""
+    box = widgets.identity_2d(n=4, iterations=100)
+    controls, image = _parts(box)
+    names = [c.description for c in controls]
+    assert names == ["n", "g", "l", "iterations", "pooled", "learn_values", "seed"]
+    for control, value in zip(controls, [6, 0, 8, 200, False, True, 3], strict=True):
+        before = bytes(image.value)
+        control.value = value
+        assert bytes(image.value).startswith(b"\x89PNG") and bytes(image.value) != before, (
+            control.description
+        )

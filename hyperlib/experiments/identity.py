@@ -1,0 +1,354 @@
+"""The identity experiment (paper, Figure 2): learn the n x n identity with n sparse tuples.
+
+    python -m hyperlib.experiments.identity [--scale smoke|classroom|paper] [--sizes 8 16 ...]
+        [--values fixed learned] [--method backprop|reinforce] [--plain] [--per-tuple]
+        [--iterations N] [--lr LR] [--samples G L] [--region R] [--seeds 0 1 2]
+        [--device cpu] [--out runs/identity]
+
+Protocol (DESIGN.md, section 2.1). A non-adaptive sparse layer with k = n tuples over the
+n x n matrix (both index columns learned, r = 2) is trained on x ~ N(0, I) with batch 64 to
+minimise MSE(Wx, x): Adam, lr 0.005 (0.001 for n >= 64), sigma_scale 0.1, g = l = 4,
+region 4, values learned or fixed to 1. Each tuple's weights are normalised over the pool of
+*all* tuples' samples (chunk = k), as the paper's code did; ``--per-tuple`` normalises each
+tuple over its own m = 12 samples instead (the library's default, linear in k), which leaves
+tuples that land on the same diagonal entry stuck there. The metric is the MSE of the
+*evaluation-mode* layer (every tuple rounded to one integer connection) on 10,000 fresh
+vectors, against iterations. With values fixed to 1 an MSE below 0.01 means the rounded
+tuples are exactly the diagonal (one wrong connection costs 2 / n >= 0.0156 for n <= 128).
+
+Baseline (``--method reinforce``): the same parametrisation trained by REINFORCE. Every
+instance of the batch draws its own integer tuples round(z), z ~ N(mu, sigma), and the
+gradient of E[loss] with respect to mu and sigma is estimated by (loss - baseline) *
+grad log N(z; mu, sigma); the baseline (control variate) is the mean loss of the *other*
+instances of the batch, which keeps the estimator unbiased. ``--plain`` drops it.
+The values, when learned, get their ordinary (pathwise) gradient in both methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from hyperlib import sampling
+from hyperlib.contract import contract
+from hyperlib.experiments import results
+from hyperlib.layers import SparseLayer
+
+BUDGET = {8: 5000, 16: 5000, 32: 5000, 64: 10000, 128: 20000}  # the paper's iterations
+SCALES = {  # sizes, iterations (None: the paper's budget) and seeds at each scale
+    "smoke": {"sizes": (8,), "iterations": 300, "seeds": (0,)},
+    "classroom": {"sizes": (8, 16), "iterations": 3000, "seeds": (0, 1, 2)},
+    "paper": {"sizes": (8, 16, 32, 64, 128), "iterations": None, "seeds": (0, 1, 2)},
+}
+SNAPSHOTS = 8  # tuples stored at this many log-spaced steps per run
+
+
+def protocol_lr(n: int) -> float:
+    """The paper's learning rate: 0.005, or 0.001 from n = 64 on."""
+    return 0.005 if n < 64 else 0.001
+
+
+@dataclass(frozen=True)
+class Config:
+    """One training run. ``lr`` None means :func:`protocol_lr`."""
+
+    n: int
+    iterations: int
+    learn_values: bool = False
+    method: str = "backprop"  # or "reinforce"
+    control_variate: bool = True  # REINFORCE only
+    lr: float | None = None
+    seed: int = 0
+    batch: int = 64
+    g: int = 4
+    l: int = 4  # noqa: E741 (the paper's name)
+    region: int = 4
+    sigma_scale: float = 0.1
+    pooled: bool = True  # backprop: normalise over the pool of all tuples' samples
+    eval_every: int = 50
+    eval_size: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.method not in ("backprop", "reinforce"):
+            raise ValueError(f"method must be 'backprop' or 'reinforce', got {self.method!r}")
+        if self.n < 2 or self.iterations < 1 or self.batch < 2:
+            raise ValueError(f"need n >= 2, iterations >= 1 and batch >= 2: {self}")
+        if self.region > self.n:
+            raise ValueError(f"region {self.region} is larger than n = {self.n}")
+
+
+class ReinforceLayer(nn.Module):
+    """The identity layer's parametrisation, trained by REINFORCE instead of backprop.
+
+    k tuples with raw means (k, 2), raw sigmas (k,) and values (k,), transformed exactly as in
+    :class:`~hyperlib.layers.SparseLayer`. Training: each instance draws z ~ N(mu, sigma)
+    (b, k, 2) and uses the connections round(z), clamped into the matrix. Evaluation:
+    round(mu), as for the hyperlayer.
+    """
+
+    def __init__(self, n: int, *, learn_values: bool = False, sigma_scale: float = 0.1) -> None:
+        super().__init__()
+        self.n, self.sigma_scale = n, sigma_scale
+        self.raw_means = nn.Parameter(torch.randn(n, 2))  # (k, 2)
+        self.raw_sigmas = nn.Parameter(torch.zeros(n))  # (k,)
+        if learn_values:
+            self.values = nn.Parameter(torch.randn(n))  # (k,)
+        else:
+            self.register_buffer("values", torch.ones(n))
+
+    def tuples(self) -> tuple[Tensor, Tensor, Tensor]:
+        """means (k, 2), sigmas (k, 2) (standard deviations), values (k,)."""
+        size = (self.n, self.n)
+        means = sampling.transform_means(self.raw_means, size)
+        sigmas = sampling.transform_sigmas(self.raw_sigmas, size, self.sigma_scale)
+        return means, sigmas, self.values
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """x (b, n) -> y (b, n) and log N(z; mu, sigma) (b,) of each instance's draw (training),
+        or y and zeros (evaluation)."""
+        means, sigmas, values = self.tuples()
+        if not self.training:
+            y = contract(means.detach().round().long(), values, x, (self.n,))
+            return y, x.new_zeros(x.size(0))
+        noise = torch.randn((x.size(0), *means.shape), generator=generator, device=x.device)
+        z = (means + sigmas * noise).detach()  # (b, k, 2)
+        indices = z.round().long().clamp(0, self.n - 1)  # (b, k, 2)
+        log_prob = torch.distributions.Normal(means, sigmas).log_prob(z).sum((-2, -1))  # (b,)
+        y = contract(indices, values.expand(x.size(0), -1), x, (self.n,))
+        return y, log_prob
+
+
+def build(cfg: Config) -> nn.Module:
+    """The model of a run (parameters drawn from the global RNG: seed it first)."""
+    if cfg.method == "reinforce":
+        return ReinforceLayer(cfg.n, learn_values=cfg.learn_values, sigma_scale=cfg.sigma_scale)
+    return SparseLayer(
+        cfg.n, cfg.n, cfg.n, learn_values=cfg.learn_values, g=cfg.g, l=cfg.l,
+        region=cfg.region, sigma_scale=cfg.sigma_scale, chunk=cfg.n if cfg.pooled else 1,
+    )
+
+
+def tuples(model: nn.Module) -> tuple[Tensor, Tensor, Tensor]:
+    """The model's continuous tuples: means (k, 2), sigmas (k, 2), values (k,)."""
+    if isinstance(model, ReinforceLayer):
+        return model.tuples()
+    return model.tuples(model.raw_means.new_zeros(1, *model.in_shape))
+
+
+def loss(model: nn.Module, x: Tensor, cfg: Config, generator: torch.Generator) -> Tensor:
+    """The training loss of one batch x (b, n): MSE for backprop, the REINFORCE surrogate
+    (whose gradient is the estimator) for the baseline."""
+    if cfg.method == "backprop":
+        return F.mse_loss(model(x, generator), x)
+    y, log_prob = model(x, generator)
+    per_instance = (y - x).pow(2).mean(1)  # (b,)
+    advantage = per_instance.detach()
+    if cfg.control_variate:  # the mean loss of the other b - 1 instances
+        advantage = advantage - (advantage.sum() - advantage) / (len(advantage) - 1)
+    return per_instance.mean() + (advantage * log_prob).mean()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, n: int, size: int, generator: torch.Generator) -> float:
+    """MSE of the evaluation-mode (rounded) layer on ``size`` fresh vectors x ~ N(0, I)."""
+    was_training = model.training
+    model.eval()
+    x = torch.randn(size, n, generator=generator, device=generator.device)
+    x = x.to(model.raw_means.dtype)  # the generator draws float32 whatever the model's dtype
+    y = model(x)
+    y = y[0] if isinstance(y, tuple) else y
+    model.train(was_training)
+    return F.mse_loss(y, x).item()
+
+
+def is_identity(means: Tensor) -> bool:
+    """Whether the rounded tuples (k, 2) are exactly the diagonal, each entry once."""
+    rounded = means.detach().round().long()
+    return bool((rounded[:, 0] == rounded[:, 1]).all()) and len(rounded[:, 0].unique()) == len(
+        rounded
+    )
+
+
+def _snapshot_steps(iterations: int) -> set[int]:
+    return {0, iterations} | {int(s) for s in np.geomspace(10, iterations, SNAPSHOTS - 1)}
+
+
+def _snapshot(model: nn.Module) -> dict:
+    means, sigmas, values = tuples(model)
+    return {
+        "means": means.detach().cpu().numpy().round(3).tolist(),
+        "sigmas": sigmas[:, 0].detach().cpu().numpy().round(3).tolist(),
+        "values": values.detach().cpu().numpy().round(3).tolist(),
+    }
+
+
+def train(cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None) -> dict:
+    """Train one run; returns its record: config, eval-MSE curve, snapshots, final MSE, time.
+
+    ``exact_at`` is the first evaluated step at which the rounded tuples are the diagonal
+    (None if never): with fixed values the layer is then exactly the identity.
+    """
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    model = build(cfg).to(device)
+    lr = cfg.lr if cfg.lr is not None else protocol_lr(cfg.n)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    data = torch.Generator(device).manual_seed(cfg.seed)  # training batches and samples
+    fresh = torch.Generator(device).manual_seed(cfg.seed + 1_000_003)  # evaluation vectors
+    steps, mse, snapshots, exact_at = [], [], {}, None
+    keep = _snapshot_steps(cfg.iterations)
+    start = time.perf_counter()
+    for step in range(cfg.iterations + 1):
+        if step % cfg.eval_every == 0 or step == cfg.iterations:
+            steps.append(step)
+            mse.append(evaluate(model, cfg.n, cfg.eval_size, fresh))
+            if exact_at is None and is_identity(tuples(model)[0]):
+                exact_at = step
+        if step in keep:
+            snapshots[str(step)] = _snapshot(model)
+        if step == cfg.iterations:
+            break
+        x = torch.randn(cfg.batch, cfg.n, generator=data, device=device)
+        optimizer.zero_grad(set_to_none=True)
+        loss(model, x, cfg, data).backward()
+        optimizer.step()
+        if progress is not None:
+            progress.update()
+    return {
+        **asdict(cfg), "lr": lr, "steps": steps, "mse": mse, "final_mse": mse[-1],
+        "exact_at": exact_at, "wall_s": round(time.perf_counter() - start, 2),
+        "snapshots": snapshots,
+    }
+
+
+def experiment(
+    sizes: list[int], seeds: list[int], learn_values: bool, *, iterations: int | None = None,
+    device: str = "cpu", scale: str = "custom", **options,
+) -> dict:
+    """Every size and seed of one variant; returns the results file's contents.
+
+    ``iterations`` None gives each size the paper's budget (:data:`BUDGET`, else 5000);
+    ``options`` go to :class:`Config` (method, lr, control_variate, batch, ...).
+    """
+    configs = [
+        Config(n, iterations or BUDGET.get(n, 5000), learn_values, seed=seed, **options)
+        for n in sizes for seed in seeds
+    ]
+    total = sum(c.iterations for c in configs)
+    label = f"identity {configs[0].method}, values {'learned' if learn_values else 'fixed'}"
+    runs = []
+    with tqdm(total=total, desc=label, unit="step", mininterval=1.0) as progress:
+        for cfg in configs:
+            progress.set_postfix(n=cfg.n, seed=cfg.seed)
+            runs.append(train(cfg, device, progress))
+    return {
+        "experiment": "identity", "scale": scale, "method": configs[0].method,
+        "values": "learned" if learn_values else "fixed",
+        "protocol": __doc__.split("Protocol (")[1].split("\n\n")[0],
+        "machine": results.machine(device), "runs": runs,
+    }
+
+
+def variant(record: dict) -> str:
+    """A short name for a results file's variant, e.g. 'backprop, fixed values'."""
+    run = record["runs"][0]
+    name = record["method"]
+    if name == "reinforce" and not run["control_variate"]:
+        name += " (plain)"
+    if name == "backprop" and not run["pooled"]:
+        name += " per tuple"
+    return f"{name}, {record['values']} values"
+
+
+def plot(records: list[dict], axes: list[plt.Axes] | None = None) -> plt.Figure:
+    """Eval MSE against iterations (log x) per variant: mean over seeds, min-max band."""
+    if axes is None:
+        grid = plt.subplots(1, len(records), figsize=(5 * len(records), 3.6), squeeze=False)[1]
+        axes = list(grid[0])
+    for record, ax in zip(records, axes, strict=True):
+        sizes = sorted({run["n"] for run in record["runs"]})
+        colors = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
+        for n, color in zip(sizes, colors, strict=True):
+            runs = [run for run in record["runs"] if run["n"] == n]
+            steps = np.array(runs[0]["steps"][1:])  # step 0 has no place on a log axis
+            curves = np.array([run["mse"][1:] for run in runs])  # (seeds, evals)
+            ax.plot(steps, curves.mean(0), color=color, label=f"n = {n} ({len(runs)} seeds)")
+            ax.fill_between(steps, curves.min(0), curves.max(0), color=color, alpha=0.25)
+        ax.axhline(0.01, color="grey", lw=0.8, ls="--")
+        ax.set(xscale="log", xlabel="iterations", ylabel="eval MSE (rounded layer)",
+               title=variant(record), ylim=(0, None))
+        ax.legend(fontsize=8)
+    axes[0].figure.tight_layout()
+    return axes[0].figure
+
+
+def table(record: dict) -> str:
+    """Final eval MSE and first exact step per size and seed, as text."""
+    lines = [f"{variant(record)}: final eval MSE (first step with the exact diagonal)"]
+    for n in sorted({run["n"] for run in record["runs"]}):
+        runs = [run for run in record["runs"] if run["n"] == n]
+        cells = [
+            f"{run['final_mse']:.4f} ({run['exact_at'] if run['exact_at'] is not None else '-'})"
+            for run in runs
+        ]
+        lines.append(f"  n = {n:4d}, {runs[0]['iterations']:6d} it: " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=list(SCALES), default="classroom")
+    parser.add_argument("--sizes", type=int, nargs="+", help="default: the scale's")
+    parser.add_argument("--values", nargs="+", choices=("fixed", "learned"), default=["fixed"])
+    parser.add_argument("--method", choices=("backprop", "reinforce"), default="backprop")
+    parser.add_argument("--plain", action="store_true", help="REINFORCE without control variate")
+    parser.add_argument("--per-tuple", action="store_true",
+                        help="normalise each tuple over its own samples (default: the pool)")
+    parser.add_argument("--iterations", type=int, help="default: the scale's (paper: per size)")
+    parser.add_argument("--lr", type=float, help="default: 0.005, or 0.001 for n >= 64")
+    parser.add_argument("--samples", type=int, nargs=2, metavar=("G", "L"), default=(4, 4),
+                        help="global and local samples per tuple")
+    parser.add_argument("--region", type=int, default=4)
+    parser.add_argument("--seeds", type=int, nargs="+", help="default: the scale's")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default="runs/identity", help="folder for JSON and figure")
+    args = parser.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
+    preset = SCALES[args.scale]
+    sizes, seeds = args.sizes or preset["sizes"], args.seeds or preset["seeds"]
+    iterations = args.iterations or preset["iterations"]
+    records = []
+    for values in args.values:
+        record = experiment(
+            sizes, seeds, values == "learned", iterations=iterations, device=args.device,
+            scale=args.scale, method=args.method, control_variate=not args.plain, lr=args.lr,
+            g=args.samples[0], l=args.samples[1], region=args.region, pooled=not args.per_tuple,
+        )
+        path = Path(args.out) / f"{_name(args, values)}.json"
+        print(f"{table(record)}\n-> {results.save(path, record)}")
+        records.append(record)
+    path = Path(args.out) / f"{_name(args, '-'.join(args.values))}.png"
+    plot(records).savefig(path, dpi=120)
+    print(f"-> {path}")
+
+
+def _name(args: argparse.Namespace, values: str) -> str:
+    """File name of a variant, e.g. 'backprop-fixed-paper', 'reinforce-plain-fixed-paper'."""
+    method = args.method + ("-plain" if args.plain else "")
+    method += "-per-tuple" if args.per_tuple else ""
+    lr = f"-lr{args.lr:g}" if args.lr is not None else ""
+    return f"{method}-{values}-{args.scale}{lr}"
+
+
+if __name__ == "__main__":
+    main()

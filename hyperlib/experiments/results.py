@@ -1,0 +1,62 @@
+"""Results files: what every experiment stores beside its numbers.
+
+A results file is JSON: ``{"experiment", "scale", "config", "machine", "runs": [...]}``, where
+``machine`` says where and with what it ran (device and its name, threads, library versions,
+date) and each run holds its own seed, curves, final metrics and wall time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+import hyperlib
+from hyperlib.data import data_root
+
+
+def device_name(device: torch.device | str) -> str:
+    """A human name for the device: the GPU model, or the CPU model from /proc/cpuinfo."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:  # Linux names the CPU model here; platform.processor() is often empty
+        with open("/proc/cpuinfo") as f:
+            models = (line.split(":", 1)[1] for line in f if line.startswith("model name"))
+            return next(models).strip()
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine(device: torch.device | str) -> dict:
+    """Where a run happened: device, its name, CPU threads, versions and the date."""
+    return {
+        "device": str(device),
+        "device_name": device_name(device),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "hyperlib": hyperlib.__version__,
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def save(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` as indented JSON to ``path`` (folders made as needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def load(path: str | Path) -> dict:
+    """Read a results file written by :func:`save`."""
+    return json.loads(Path(path).read_text())
+
+
+def stored(experiment: str) -> Path:
+    """The folder of an experiment's stored results in the repository: data/results/<name>."""
+    return data_root() / "results" / experiment

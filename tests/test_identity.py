@@ -1,0 +1,121 @@
+"""The identity experiment (hyperlib.experiments.identity): training, evaluation, REINFORCE."""
+
+import json
+
+import matplotlib
+import pytest
+import torch
+
+from hyperlib.experiments import identity
+from hyperlib.experiments.identity import Config, ReinforceLayer, evaluate, is_identity, train
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Models this small gain nothing from threads, and a busy pool can stall them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _diagonal(layer, n, shift=0):
+    """Put every tuple of the layer on (i, i + shift mod n): 0 is the identity."""
+    rows = torch.arange(n, dtype=torch.float64)
+    target = torch.stack([rows, (rows + shift) % n], 1)  # (k, 2)
+    with torch.no_grad():
+        layer.raw_means.copy_(torch.logit(target / (n - 1), eps=1e-6))
+    return layer
+
+
+@pytest.mark.parametrize("method", ["backprop", "reinforce"])
+def test_eval_mse_is_zero_for_the_identity_and_two_for_a_permutation(method):
+    n = 8
+    layer = identity.build(Config(n, 1, method=method)).double()
+    generator = torch.Generator().manual_seed(0)
+    assert evaluate(_diagonal(layer, n), n, 10_000, generator) == 0
+    assert is_identity(identity.tuples(layer)[0])
+    # each output reads its neighbour: E (x_j - x_i)^2 = 2
+    assert evaluate(_diagonal(layer, n, 1), n, 10_000, generator) == pytest.approx(2, rel=0.05)
+    assert not is_identity(identity.tuples(layer)[0])
+
+
+def test_is_identity_refuses_collisions():
+    means = torch.tensor([[0.0, 0.0], [0.2, -0.1], [2.0, 2.0]])  # two tuples on (0, 0)
+    assert not is_identity(means)
+    assert is_identity(torch.tensor([[2.1, 1.9], [0.0, 0.0], [1.0, 1.2]]))
+
+
+def test_pooled_backprop_learns_the_identity():
+    """DESIGN 2.1 at n = 8, values fixed, pooled normalisation: exact within 1500 steps
+    (seeds 0-2 need 750-900 at the paper's scale; this run evaluates every 50)."""
+    run = train(Config(8, 1500, seed=0))
+    assert run["mse"][0] > 0.1  # not the identity by chance at the start
+    assert run["exact_at"] is not None and run["final_mse"] == 0, run["final_mse"]
+    assert run["steps"][-1] == 1500 and len(run["steps"]) == len(run["mse"]) == 31
+
+
+def test_reinforce_gradient_is_unbiased_with_and_without_control_variate():
+    """Both estimators average to the same gradient of the expected loss; the control
+    variate (mean loss of the other instances) shrinks its spread."""
+    n, batches = 4, 300
+
+    def gradients(control_variate):
+        cfg = Config(n, 1, method="reinforce", control_variate=control_variate)
+        torch.manual_seed(0)
+        layer = identity.build(cfg).double()
+        generator = torch.Generator().manual_seed(1)
+        grads = []
+        for _ in range(batches):
+            x = torch.randn(64, n, dtype=torch.float64, generator=generator)
+            (grad,) = torch.autograd.grad(identity.loss(layer, x, cfg, generator), layer.raw_means)
+            grads.append(grad)
+        return torch.stack(grads)  # (batches, k, 2)
+
+    plain, baseline = gradients(False), gradients(True)
+    spread = plain.std(0) / batches**0.5  # standard error of the plain mean
+    assert ((plain.mean(0) - baseline.mean(0)).abs() < 4 * spread + 1e-3).all()
+    assert baseline.std(0).mean() < 0.85 * plain.std(0).mean()  # 0.76 here
+
+
+def test_reinforce_layer_samples_per_instance_and_rounds_in_eval():
+    torch.manual_seed(0)
+    layer = ReinforceLayer(6)
+    x = torch.randn(5, 6)
+    y, log_prob = layer(x, torch.Generator().manual_seed(0))
+    assert y.shape == (5, 6) and log_prob.shape == (5,) and log_prob.requires_grad
+    layer.eval()
+    y, log_prob = layer(x)
+    means = layer.tuples()[0].detach().round().long()
+    expected = torch.zeros(5, 6).index_add_(1, means[:, 0], x[:, means[:, 1]])
+    torch.testing.assert_close(y, expected)
+    assert (log_prob == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"method": "evolution"}, "method"),
+        ({"n": 1}, "n >= 2"),
+        ({"iterations": 0}, "iterations"),
+        ({"n": 3, "region": 4}, "region"),
+    ],
+)
+def test_bad_config_is_refused(options, match):
+    with pytest.raises(ValueError, match=match):
+        Config(**{"n": 8, "iterations": 10, **options})
+
+
+def test_command_writes_results_and_figure(tmp_path):
+    identity.main(["--scale", "smoke", "--sizes", "4", "--iterations", "60", "--seeds", "0", "1",
+                   "--values", "fixed", "learned", "--out", str(tmp_path)])
+    for values in ("fixed", "learned"):
+        record = json.loads((tmp_path / f"backprop-{values}-smoke.json").read_text())
+        assert record["values"] == values and record["machine"]["device"] == "cpu"
+        assert [(run["n"], run["seed"]) for run in record["runs"]] == [(4, 0), (4, 1)]
+        run = record["runs"][0]
+        assert run["iterations"] == 60 and run["steps"] == [0, 50, 60] and run["wall_s"] > 0
+        assert {"0", "60"} <= set(run["snapshots"]) and len(run["snapshots"]["0"]["means"]) == 4
+    assert (tmp_path / "backprop-fixed-learned-smoke.png").stat().st_size > 10_000
