@@ -1,0 +1,214 @@
+"""Differentiable quicksort: sort s items by scalar keys, with gradients through the splits.
+
+A list of s = 2^L items is sorted by L split layers. At depth d the list is in n = 2^d
+contiguous buckets of h = s / n items. In each bucket every item compares its key with the
+bucket's median m (the mean of the two middle keys, so exactly h/2 keys lie on either side
+when the keys are distinct):
+
+    o_j = sigmoid(c * (key_j - m)),    c = ``certainty``,
+
+the probability that item j goes to the upper half. A *half-split* is a balanced binary
+vector z in {0, 1}^h with h/2 ones; it has probability
+
+    p(z) = prod_j o_j^z_j (1 - o_j)^(1 - z_j)   (computed as a sum of log-sigmoids),
+
+and moves the items by a *stable partition*: those with z = 0 first, then those with z = 1,
+each group in its old order. Each bucket gets ``candidates`` half-splits: the hard split
+(z = 1 for the h/2 largest keys, which is the most probable balanced z) and
+``candidates - 1`` uniformly random balanced ones, drawn per instance and bucket. Their
+probabilities are normalised over the *distinct* candidates (a repeated one gets 0), and the
+bucket's items and keys become the probability-weighted mix of the candidate partitions:
+a doubly stochastic (h, h) matrix per bucket. The mixed keys feed the next depth.
+
+Because every candidate is balanced, the pivot cancels: log(o / (1 - o)) = c * (key - m), so
+
+    log p(z) = sum_j log(1 - o_j) + c * sum_j z_j key_j - c * m * h/2,
+
+and the first and last terms are the same for every candidate. The normalised probabilities
+are a softmax of c * (sum of the keys that z sends up): the median gives o its meaning, but
+neither its value nor its gradient (kept, not detached) changes the result. It also follows
+that the hard split is the most probable balanced z.
+
+Training (``train()``): the soft mixture; gradients reach the keys through the
+probabilities (the partitions themselves are integer and carry none), and the items through
+the mix. Evaluation (``eval()``): only the hard split, so the layer is an exact quicksort
+with median pivots; ties are broken by position, which makes it a *stable* sort: the result
+is the keys and items gathered by ``keys.argsort(dim=1, stable=True)``.
+
+Shapes: b instances, s items, ``*item`` any item shape, n buckets of h items, m candidates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def median_split(keys: Tensor) -> tuple[Tensor, Tensor]:
+    """The median of each bucket and its hard half-split.
+
+    keys (..., h), h even -> median (...), the mean of the two middle keys, and upper
+    (..., h) bool, True for the h/2 largest keys. Equal keys are ordered by position (the
+    later ones count as larger), so exactly h/2 are True even with ties.
+    """
+    h = keys.size(-1)
+    ordered, order = keys.sort(dim=-1, stable=True)
+    median = (ordered[..., h // 2 - 1] + ordered[..., h // 2]) / 2
+    return median, order.argsort(dim=-1) >= h // 2
+
+
+def random_splits(
+    shape: tuple[int, ...], h: int, device: torch.device, generator: torch.Generator | None
+) -> Tensor:
+    """Uniformly random balanced half-splits: (*shape, h) bool with h/2 True per row.
+
+    The positions of a uniformly random permutation that hold the h/2 largest values.
+    """
+    perm = torch.rand((*shape, h), generator=generator, device=device).argsort(dim=-1)
+    return perm >= h // 2
+
+
+def duplicates(splits: Tensor) -> Tensor:
+    """True for every candidate equal to an earlier one of its bucket.
+
+    splits (..., m, h) bool -> (..., m) bool. Exact: compares the binary vectors pairwise,
+    O(m^2 h) per bucket.
+    """
+    m = splits.size(-2)
+    same = (splits.unsqueeze(-2) == splits.unsqueeze(-3)).all(dim=-1)  # (..., m, m)
+    earlier = torch.ones(m, m, dtype=torch.bool, device=splits.device).tril(-1)
+    return (same & earlier).any(dim=-1)
+
+
+def split_probabilities(logits: Tensor, splits: Tensor) -> Tensor:
+    """p(z) normalised over each bucket's distinct candidates; repeats get 0.
+
+    logits (..., h) = c * (key - median), so o = sigmoid(logits); splits (..., m, h) bool
+    -> (..., m), summing to 1. log p(z) = sum_j z_j log o_j + (1 - z_j) log(1 - o_j),
+    finite for any finite logits; the softmax makes the normalisation stable.
+    """
+    up, down = F.logsigmoid(logits).unsqueeze(-2), F.logsigmoid(-logits).unsqueeze(-2)
+    log_p = torch.where(splits, up, down).sum(dim=-1)  # (..., m)
+    return torch.softmax(log_p.masked_fill(duplicates(splits), float("-inf")), dim=-1)
+
+
+def partition(splits: Tensor) -> Tensor:
+    """The stable partition of each half-split as gather indices: (..., h) bool -> long.
+
+    Output position i takes input item ``partition(z)[i]``: first the items with z = 0,
+    then those with z = 1, each group in its original order.
+    """
+    return splits.to(torch.uint8).argsort(dim=-1, stable=True)
+
+
+def mixing(splits: Tensor, probs: Tensor) -> Tensor:
+    """sum_z p(z) P_z, the probability-weighted mix of the candidates' partition matrices.
+
+    splits (..., m, h) bool, probs (..., m) -> (..., h, h), with P_z[i, partition(z)[i]] = 1.
+    Built by a scatter-add, so backward keeps only the integer indices.
+    """
+    *prefix, m, h = splits.shape
+    rows = torch.arange(h, device=splits.device) * h  # (h,)
+    index = (partition(splits) + rows).flatten(-2)  # (..., m * h)
+    values = probs.unsqueeze(-1).expand(*prefix, m, h).flatten(-2)  # (..., m * h)
+    flat = probs.new_zeros((*prefix, h * h)).scatter_add(-1, index, values)
+    return flat.unflatten(-1, (h, h))
+
+
+def _check(items: Tensor, keys: Tensor, size: int) -> None:
+    for name, tensor in (("items", items), ("keys", keys)):
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+        if not tensor.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
+    if keys.dim() != 2 or keys.size(1) != size:
+        raise ValueError(f"keys must have shape (b, {size}), got {tuple(keys.shape)}")
+    if items.dim() < 2 or items.shape[:2] != keys.shape:
+        raise ValueError(
+            f"items must have shape (b, s, *item) = {tuple(keys.shape)} + item shape, matching "
+            f"keys (b, s), got {tuple(items.shape)}"
+        )
+    if items.dtype != keys.dtype or items.device != keys.device:
+        raise TypeError(
+            f"items ({items.dtype} on {items.device}) and keys ({keys.dtype} on {keys.device}) "
+            "must have the same dtype and device"
+        )
+
+
+class SortLayer(nn.Module):
+    """Differentiable quicksort of s items by scalar keys, ascending.
+
+    Args:
+        size: s, the list length; a power of two >= 2 (pad shorter lists with large keys).
+        certainty: c > 0 in o = sigmoid(c * (key - median)); larger means harder splits.
+        candidates: m >= 1 half-splits per bucket and depth in training: the hard split plus
+            m - 1 random balanced ones. m = 1 makes training equal to evaluation.
+    """
+
+    def __init__(self, size: int, *, certainty: float = 10.0, candidates: int = 8) -> None:
+        super().__init__()
+        if not isinstance(size, int) or size < 2 or size & (size - 1):
+            raise ValueError(
+                f"size must be a power of two >= 2 (every bucket is halved), got {size!r}; "
+                "pad the list to the next power of two with keys larger than all others"
+            )
+        if not (isinstance(certainty, (int, float)) and 0 < certainty < math.inf):
+            raise ValueError(f"certainty must be a finite number > 0, got {certainty!r}")
+        if not isinstance(candidates, int) or candidates < 1:
+            raise ValueError(f"candidates must be an int >= 1, got {candidates!r}")
+        self.size, self.certainty, self.candidates = size, float(certainty), candidates
+        self.depth = size.bit_length() - 1  # log2(s) split layers
+
+    def forward(
+        self, items: Tensor, keys: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Sort items (b, s, *item) by keys (b, s): -> sorted items (b, s, *item), keys (b, s).
+
+        items and keys share dtype and device. Training: soft, a convex mix of permutations
+        of the items (and keys). Evaluation: exact and stable. Random candidates come from
+        ``generator`` (on the keys' device) when given; evaluation draws none.
+        """
+        _check(items, keys, self.size)
+        if generator is not None and generator.device != keys.device:
+            raise ValueError(f"generator is on {generator.device} but keys is on {keys.device}")
+        if self.training:
+            return self._soft(items, keys, generator)
+        return self._hard(items, keys)
+
+    def _hard(self, items: Tensor, keys: Tensor) -> tuple[Tensor, Tensor]:
+        """Quicksort with median pivots, composing the hard partitions into one gather."""
+        b, s = keys.shape
+        order = torch.arange(s, device=keys.device).expand(b, s)  # (b, s) source of each slot
+        for d in range(self.depth):
+            n, h = 2**d, s >> d
+            _, upper = median_split(keys.reshape(b, n, h))
+            offsets = torch.arange(0, s, h, device=keys.device).unsqueeze(-1)  # (n, 1)
+            source = (partition(upper) + offsets).view(b, s)
+            keys, order = keys.gather(1, source), order.gather(1, source)
+        index = order.view(b, s, *[1] * (items.dim() - 2))
+        return items.take_along_dim(index, dim=1), keys
+
+    def _soft(
+        self, items: Tensor, keys: Tensor, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
+        """The soft mixture: composes the depths' block-diagonal mixes into one (b, s, s)."""
+        b, s = keys.shape
+        mix = torch.eye(s, dtype=keys.dtype, device=keys.device).expand(b, s, s)
+        for d in range(self.depth):
+            n, h = 2**d, s >> d
+            buckets = keys.reshape(b, n, h)
+            median, upper = median_split(buckets)
+            extra = random_splits((b, n, self.candidates - 1), h, keys.device, generator)
+            splits = torch.cat([upper.unsqueeze(2), extra], dim=2)  # (b, n, m, h)
+            logits = self.certainty * (buckets - median.unsqueeze(-1))  # (b, n, h)
+            step = mixing(splits, split_probabilities(logits, splits))  # (b, n, h, h)
+            keys = (step @ buckets.unsqueeze(-1)).view(b, s)
+            mix = (step @ mix.reshape(b, n, h, s)).view(b, s, s)
+        sorted_items = mix @ items.reshape(b, s, -1)  # (b, s, f)
+        return sorted_items.view(items.shape), keys
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, certainty={self.certainty}, candidates={self.candidates}"

@@ -1,0 +1,366 @@
+"""Differentiable quicksort (hyperlib.sort): exact in eval, a convex mix of sorts in training."""
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hyperlib.sort import (
+    SortLayer,
+    duplicates,
+    median_split,
+    mixing,
+    partition,
+    random_splits,
+    split_probabilities,
+)
+
+FEW = settings(max_examples=25, deadline=None)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Lists this small gain nothing from threads, and a busy pool can stall them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _argsorted(items, keys):
+    """The reference: items and keys gathered by a stable argsort of the keys."""
+    order = keys.argsort(dim=1, stable=True)  # (b, s)
+    index = order.view(*order.shape, *[1] * (items.dim() - 2))
+    return items.take_along_dim(index, dim=1), keys.gather(1, order)
+
+
+def _soft_matrix(layer, keys, seed=0):
+    """The training-mode mix as a (b, s, s) matrix: sort the one-hot identity items."""
+    b, s = keys.shape
+    eye = torch.eye(s, dtype=keys.dtype).expand(b, s, s)
+    return layer.train()(eye, keys, torch.Generator().manual_seed(seed))
+
+
+# ---- eval: an exact (stable) sort -------------------------------------------------------
+
+
+@FEW
+@given(
+    st.sampled_from([2, 4, 8, 16]),
+    st.integers(1, 4),
+    st.integers(0, 2**31 - 1),
+    st.booleans(),
+    st.sampled_from([(), (3,), (2, 3)]),
+)
+def test_eval_is_an_exact_stable_sort(s, b, seed, ties, item_shape):
+    gen = torch.Generator().manual_seed(seed)
+    if ties:  # few distinct values: many equal keys, ordered by position
+        keys = torch.randint(0, 3, (b, s), generator=gen).double()
+    else:
+        keys = torch.randn(b, s, generator=gen, dtype=torch.float64)
+    items = torch.randn(b, s, *item_shape, generator=gen, dtype=torch.float64)
+    sorted_items, sorted_keys = SortLayer(s).eval()(items, keys)
+    expected_items, expected_keys = _argsorted(items, keys)
+    assert torch.equal(sorted_items, expected_items)
+    assert torch.equal(sorted_keys, expected_keys)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_non_contiguous_inputs_are_sorted(training):
+    keys = torch.randn(4, 3, dtype=torch.float64).t()  # (3, 4), a transposed view
+    items = torch.randn(2, 4, 3, dtype=torch.float64).permute(2, 1, 0)  # (3, 4, 2)
+    assert not keys.is_contiguous() and not items.is_contiguous()
+    layer = SortLayer(4, candidates=1).train(training)
+    sorted_items, sorted_keys = layer(items, keys, torch.Generator().manual_seed(0))
+    expected_items, expected_keys = _argsorted(items, keys)
+    torch.testing.assert_close(sorted_items, expected_items)
+    torch.testing.assert_close(sorted_keys, expected_keys)
+
+
+def test_one_candidate_makes_training_equal_evaluation():
+    gen = torch.Generator().manual_seed(3)
+    keys, items = torch.randn(5, 8, generator=gen), torch.randn(5, 8, 2, generator=gen)
+    layer = SortLayer(8, candidates=1).train()
+    sorted_items, sorted_keys = layer(items, keys, gen)
+    expected_items, expected_keys = _argsorted(items, keys)
+    torch.testing.assert_close(sorted_items, expected_items, rtol=0, atol=1e-6)
+    torch.testing.assert_close(sorted_keys, expected_keys, rtol=0, atol=1e-6)
+
+
+# ---- training: a convex mix of permutations -----------------------------------------------
+
+
+@FEW
+@given(st.sampled_from([2, 4, 8, 16]), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_training_output_is_doubly_stochastic(s, b, seed):
+    gen = torch.Generator().manual_seed(seed)
+    keys = torch.randn(b, s, generator=gen, dtype=torch.float64)
+    layer = SortLayer(s, certainty=1.0)  # soft: many candidates carry weight
+    matrix, sorted_keys = _soft_matrix(layer, keys, seed)
+    assert matrix.shape == (b, s, s) and (matrix >= 0).all()
+    ones = torch.ones(b, s, dtype=torch.float64)
+    torch.testing.assert_close(matrix.sum(1), ones)
+    torch.testing.assert_close(matrix.sum(2), ones)
+    # the keys are mixed by the same matrix as the items
+    torch.testing.assert_close(sorted_keys, (matrix @ keys.unsqueeze(-1)).squeeze(-1))
+
+
+def test_training_approaches_the_hard_sort_as_certainty_grows():
+    gen = torch.Generator().manual_seed(0)
+    keys = torch.stack([torch.randperm(8, generator=gen) for _ in range(4)]).double()  # gap 1
+    hard = SortLayer(8).eval()(torch.eye(8, dtype=keys.dtype).expand(4, 8, 8), keys)[0]
+    errors = []
+    for certainty in (0.5, 2.0, 8.0, 32.0):
+        matrix, _ = _soft_matrix(SortLayer(8, certainty=certainty), keys)
+        errors.append((matrix - hard).abs().max().item())
+    assert all(a > b for a, b in itertools.pairwise(errors)), errors
+    assert errors[0] > 0.1 and errors[-1] < 1e-6, errors
+
+
+def test_large_certainty_and_equal_keys_stay_finite():
+    items = torch.randn(3, 8, 2, dtype=torch.float64)
+    spread = torch.randn(3, 8, dtype=torch.float64) * 100
+    for keys in (torch.zeros(3, 8, dtype=torch.float64), spread):
+        keys.requires_grad_(True)
+        layer = SortLayer(8, certainty=1e4).train()
+        sorted_items, sorted_keys = layer(items, keys, torch.Generator().manual_seed(0))
+        (sorted_items.pow(2).sum() + sorted_keys.sum()).backward()
+        assert torch.isfinite(sorted_items).all() and torch.isfinite(sorted_keys).all()
+        assert torch.isfinite(keys.grad).all()
+
+
+def test_equal_keys_give_equal_weight_to_all_distinct_candidates():
+    logits = torch.zeros(1, 4, dtype=torch.float64)  # o = 1/2 for every item
+    splits = torch.tensor([[[0, 0, 1, 1], [1, 0, 1, 0], [0, 0, 1, 1], [0, 1, 1, 0]]]).bool()
+    probs = split_probabilities(logits, splits)
+    third = 1 / 3
+    torch.testing.assert_close(probs, torch.tensor([[third, third, 0.0, third]]).double())
+
+
+# ---- the pieces ---------------------------------------------------------------------------
+
+
+def test_median_split_takes_the_upper_half_with_ties_by_position():
+    keys = torch.tensor([[3.0, 1.0, 2.0, 0.0], [1.0, 1.0, 1.0, 1.0], [5.0, 2.0, 2.0, 9.0]])
+    median, upper = median_split(keys)
+    torch.testing.assert_close(median, torch.tensor([1.5, 1.0, 3.5]))
+    expected = [[True, False, True, False], [False, False, True, True], [True, False, False, True]]
+    assert upper.tolist() == expected
+
+
+def test_partition_is_stable():
+    splits = torch.tensor([True, False, False, True, True, False])
+    assert partition(splits).tolist() == [1, 2, 5, 0, 3, 4]
+
+
+def test_random_splits_are_balanced_and_uniform():
+    gen = torch.Generator().manual_seed(0)
+    splits = random_splits((6000,), 4, torch.device("cpu"), gen)  # (6000, 4)
+    assert (splits.sum(-1) == 2).all()
+    codes = (splits.long() * torch.tensor([1, 2, 4, 8])).sum(-1)
+    counts = torch.bincount(codes, minlength=16)
+    patterns = counts[counts > 0]
+    assert len(patterns) == math.comb(4, 2)
+    assert patterns.min() > 850 and patterns.max() < 1150  # 1000 expected each
+
+
+def test_duplicates_mark_exact_repeats_after_the_first():
+    splits = torch.tensor([[0, 1, 1, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
+    assert duplicates(splits.bool()).tolist() == [False, False, True, False, True]
+
+
+def test_split_probabilities_follow_the_formula():
+    logits = torch.tensor([[0.3, -1.2]], dtype=torch.float64)
+    o = torch.sigmoid(logits[0])
+    splits = torch.tensor([[[False, True], [True, False], [False, True]]])
+    probs = split_probabilities(logits, splits)
+    low_high, high_low = (1 - o[0]) * o[1], o[0] * (1 - o[1])
+    total = low_high + high_low
+    expected = torch.stack([low_high / total, high_low / total, torch.zeros_like(total)])
+    torch.testing.assert_close(probs[0], expected)
+
+
+def test_the_pivot_cancels_for_balanced_candidates():
+    gen = torch.Generator().manual_seed(0)
+    keys = torch.randn(3, 8, generator=gen, dtype=torch.float64)
+    median, upper = median_split(keys)
+    splits = torch.cat([upper.unsqueeze(1), random_splits((3, 6), 8, keys.device, gen)], 1)
+    probs = split_probabilities(4.0 * (keys - median.unsqueeze(-1)), splits)
+    shifted = split_probabilities(4.0 * (keys - 17.0), splits)
+    up_sums = (splits * keys.unsqueeze(1)).sum(-1)  # (3, 7): sum of the keys sent up
+    direct = torch.softmax((4.0 * up_sums).masked_fill(duplicates(splits), float("-inf")), -1)
+    torch.testing.assert_close(probs, shifted)
+    torch.testing.assert_close(probs, direct)
+
+
+def test_identical_candidates_normalise_to_a_single_one():
+    logits = torch.randn(2, 3, 8, dtype=torch.float64) * 5
+    _, upper = median_split(logits)
+    splits = upper.unsqueeze(2).expand(2, 3, 5, 8)  # five copies of the hard split
+    probs = split_probabilities(logits, splits)
+    expected = torch.zeros(2, 3, 5, dtype=torch.float64)
+    expected[..., 0] = 1
+    torch.testing.assert_close(probs, expected)
+
+
+@FEW
+@given(st.sampled_from([2, 4, 8]), st.integers(1, 10), st.integers(0, 2**31 - 1))
+def test_probabilities_sum_to_one_and_the_hard_split_is_the_most_probable(h, m, seed):
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(3, h, generator=gen, dtype=torch.float64) * 3
+    _, upper = median_split(logits)
+    splits = torch.cat([upper.unsqueeze(1), random_splits((3, m), h, logits.device, gen)], 1)
+    probs = split_probabilities(logits, splits)  # (3, m + 1)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(3, dtype=torch.float64))
+    assert (probs[:, :1] >= probs - 1e-12).all()
+
+
+def test_mixing_places_each_candidates_probability_on_its_permutation():
+    splits = torch.tensor([[True, False, True, False], [False, True, False, True]])
+    probs = torch.tensor([0.25, 0.75])
+    perms = torch.eye(4)[partition(splits)]  # (2, 4, 4): row i is one-hot at partition[i]
+    torch.testing.assert_close(mixing(splits, probs), 0.25 * perms[0] + 0.75 * perms[1])
+
+
+# ---- gradients ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("s", "candidates"), [(8, 4), (4, 8)])  # (4, 8): many repeats
+def test_gradcheck_on_keys_and_items(s, candidates):
+    gen = torch.Generator().manual_seed(1)
+    keys = torch.randn(2, s, generator=gen, dtype=torch.float64).requires_grad_(True)
+    items = torch.randn(2, s, 3, generator=gen, dtype=torch.float64).requires_grad_(True)
+    layer = SortLayer(s, certainty=2.0, candidates=candidates).train()
+
+    def sort(items, keys):  # the same random candidates on every evaluation
+        return layer(items, keys, torch.Generator().manual_seed(0))
+
+    assert torch.autograd.gradcheck(sort, (items, keys))
+
+
+def test_key_gradients_come_only_from_the_candidate_probabilities():
+    keys = torch.randn(4, 8, dtype=torch.float64, requires_grad=True)
+    items = torch.randn(4, 8, 2, dtype=torch.float64)
+    layer = SortLayer(8, certainty=1.0)
+    layer.train()(items, keys, torch.Generator().manual_seed(0))[0].pow(2).sum().backward()
+    grad = keys.grad
+    assert grad.abs().min() > 0
+    # balanced splits: a common shift of all keys moves no item, so the gradient of any loss
+    # on the sorted items sums to zero per list
+    torch.testing.assert_close(grad.sum(1), torch.zeros(4, dtype=torch.float64))
+    # a hard sort moves the items by an integer permutation: they do not depend on the keys
+    assert not layer.eval()(items, keys)[0].requires_grad
+
+
+def test_a_linear_key_model_learns_to_sort():
+    """Only the target sorted lists are shown; the key direction is never given."""
+    direction = torch.tensor([1.0, -2.0, 0.5])  # the true key: x @ direction
+
+    def target(x):  # (b, 4, 3) -> x sorted by the true key
+        return x.take_along_dim((x @ direction).argsort(dim=1).unsqueeze(-1), dim=1)
+
+    def accuracy(w, gen):
+        x = torch.randn(1000, 4, 3, generator=gen)
+        with torch.no_grad():
+            sorted_x, _ = layer.eval()(x, x @ w)
+        return (sorted_x == target(x)).all(-1).all(-1).float().mean().item()
+
+    gen = torch.Generator().manual_seed(0)
+    layer = SortLayer(4)
+    w = torch.nn.Parameter(-0.1 * direction)  # starts sorting every list in reverse
+    assert accuracy(w, gen) == 0
+    optimiser = torch.optim.Adam([w], lr=0.05)
+    layer.train()
+    for _ in range(200):
+        x = torch.randn(64, 4, 3, generator=gen)
+        sorted_x, _ = layer(x, x @ w, gen)
+        loss = F.mse_loss(sorted_x, target(x))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert accuracy(w, gen) >= 0.9
+
+
+# ---- generator, dtype, device ---------------------------------------------------------------
+
+
+def test_same_seed_same_output_and_another_seed_differs():
+    keys, items = torch.randn(3, 16), torch.randn(3, 16, 4)
+    layer = SortLayer(16, certainty=1.0).train()
+    first = layer(items, keys, torch.Generator().manual_seed(7))
+    again = layer(items, keys, torch.Generator().manual_seed(7))
+    other = layer(items, keys, torch.Generator().manual_seed(8))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[0], other[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("training", [True, False])
+def test_dtype_follows_the_input(dtype, training):
+    keys, items = torch.randn(2, 4, dtype=dtype), torch.randn(2, 4, 5, dtype=dtype)
+    layer = SortLayer(4).train(training)
+    sorted_items, sorted_keys = layer(items, keys, torch.Generator().manual_seed(0))
+    assert sorted_items.dtype == dtype and sorted_keys.dtype == dtype
+    assert sorted_items.shape == (2, 4, 5) and sorted_keys.shape == (2, 4)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("training", [True, False])
+def test_device_follows_the_input(training):
+    keys, items = torch.randn(2, 8, device="cuda"), torch.randn(2, 8, 3, device="cuda")
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    sorted_items, sorted_keys = SortLayer(8).train(training)(items, keys, gen)
+    assert sorted_items.device == keys.device and sorted_keys.device == keys.device
+    if not training:
+        assert torch.equal(sorted_items.cpu(), _argsorted(items.cpu(), keys.cpu())[0])
+    with pytest.raises(ValueError, match="generator is on"):
+        SortLayer(8)(items, keys, torch.Generator())
+
+
+# ---- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 6, 12, 4.0])
+def test_size_must_be_a_power_of_two(size):
+    with pytest.raises(ValueError, match=r"power of two.*pad"):
+        SortLayer(size)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"certainty": 0.0}, "certainty"),
+        ({"certainty": float("inf")}, "certainty"),
+        ({"certainty": float("nan")}, "certainty"),
+        ({"candidates": 0}, "candidates"),
+        ({"candidates": 2.0}, "candidates"),
+        ({"certainty": "10"}, "certainty"),
+    ],
+)
+def test_bad_options_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SortLayer(4, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("items", "keys", "error", "match"),
+    [
+        (torch.zeros(2, 4, 3), torch.zeros(2, 8), ValueError, r"keys must have shape \(b, 4\)"),
+        (torch.zeros(2, 4, 3), torch.zeros(2, 4, 1), ValueError, "keys must have shape"),
+        (torch.zeros(3, 4, 3), torch.zeros(2, 4), ValueError, "items must have shape"),
+        (torch.zeros(2, 8, 3), torch.zeros(2, 4), ValueError, "items must have shape"),
+        (torch.zeros(2, 4, 3), torch.zeros(2, 4, dtype=torch.long), TypeError, "floating"),
+        (torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 4), TypeError, "floating"),
+        (torch.zeros(2, 4).double(), torch.zeros(2, 4), TypeError, "same dtype"),
+        ([[0.0] * 4] * 2, torch.zeros(2, 4), TypeError, "torch.Tensor"),
+    ],
+)
+def test_bad_inputs_are_refused(items, keys, error, match):
+    for training in (True, False):
+        with pytest.raises(error, match=match):
+            SortLayer(4).train(training)(items, keys)
