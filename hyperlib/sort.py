@@ -29,6 +29,12 @@ are a softmax of c * (sum of the keys that z sends up): the median gives o its m
 neither its value nor its gradient (kept, not detached) changes the result. It also follows
 that the hard split is the most probable balanced z.
 
+Any s >= 2 works: a list whose length is not a power of two is padded to the next one with
+items of zeros whose keys lie above all the real keys (by their range plus one, so their
+certainty-scaled distance does not shrink with the keys' scale); they sort to the end and
+are cut off again. In evaluation that is exact; in training a little of their weight can
+mix into the real positions (the soft output's rows then sum to slightly less than 1).
+
 Training (``train()``): the soft mixture; gradients reach the keys through the
 probabilities (the partitions themselves are integer and carry none), and the items through
 the mix. Evaluation (``eval()``): only the hard split, so the layer is an exact quicksort
@@ -142,7 +148,7 @@ class SortLayer(nn.Module):
     """Differentiable quicksort of s items by scalar keys, ascending.
 
     Args:
-        size: s, the list length; a power of two >= 2 (pad shorter lists with large keys).
+        size: s >= 2, the list length (padded inside to a power of two; see above).
         certainty: c > 0 in o = sigmoid(c * (key - median)); larger means harder splits.
         candidates: m >= 1 half-splits per bucket and depth in training: the hard split plus
             m - 1 random balanced ones. m = 1 makes training equal to evaluation.
@@ -150,17 +156,15 @@ class SortLayer(nn.Module):
 
     def __init__(self, size: int, *, certainty: float = 10.0, candidates: int = 8) -> None:
         super().__init__()
-        if not isinstance(size, int) or size < 2 or size & (size - 1):
-            raise ValueError(
-                f"size must be a power of two >= 2 (every bucket is halved), got {size!r}; "
-                "pad the list to the next power of two with keys larger than all others"
-            )
+        if not isinstance(size, int) or size < 2:
+            raise ValueError(f"size must be an int >= 2, got {size!r}")
         if not (isinstance(certainty, (int, float)) and 0 < certainty < math.inf):
             raise ValueError(f"certainty must be a finite number > 0, got {certainty!r}")
         if not isinstance(candidates, int) or candidates < 1:
             raise ValueError(f"candidates must be an int >= 1, got {candidates!r}")
         self.size, self.certainty, self.candidates = size, float(certainty), candidates
-        self.depth = size.bit_length() - 1  # log2(s) split layers
+        self.padded = 1 << (size - 1).bit_length()  # the next power of two, >= size
+        self.depth = self.padded.bit_length() - 1  # log2 of it: the number of split layers
 
     def forward(
         self, items: Tensor, keys: Tensor, generator: torch.Generator | None = None
@@ -174,12 +178,28 @@ class SortLayer(nn.Module):
         _check(items, keys, self.size)
         if generator is not None and generator.device != keys.device:
             raise ValueError(f"generator is on {generator.device} but keys is on {keys.device}")
+        items, keys = self._pad(items, keys)
         if self.training:
-            return self._soft(items, keys, generator)
-        return self._hard(items, keys)
+            items, keys = self._soft(items, keys, generator)
+        else:
+            items, keys = self._hard(items, keys)
+        return items[:, : self.size], keys[:, : self.size]
+
+    def _pad(self, items: Tensor, keys: Tensor) -> tuple[Tensor, Tensor]:
+        """(b, s, *item), (b, s) -> (b, p, *item), (b, p): p - s items of zeros with keys above
+        all real keys, distinct and ascending."""
+        extra = self.padded - self.size
+        if extra == 0:
+            return items, keys
+        low, high = keys.detach().aminmax(dim=1, keepdim=True)  # (b, 1) each
+        steps = torch.arange(1, extra + 1, dtype=keys.dtype, device=keys.device)  # (p - s,)
+        pad_keys = high + (high - low + 1) * steps  # (b, p - s)
+        pad_items = items.new_zeros(items.size(0), extra, *items.shape[2:])
+        return torch.cat([items, pad_items], 1), torch.cat([keys, pad_keys], 1)
 
     def _hard(self, items: Tensor, keys: Tensor) -> tuple[Tensor, Tensor]:
-        """Quicksort with median pivots, composing the hard partitions into one gather."""
+        """Quicksort with median pivots, composing the hard partitions into one gather.
+        items (b, p, *item), keys (b, p), p a power of two."""
         b, s = keys.shape
         order = torch.arange(s, device=keys.device).expand(b, s)  # (b, s) source of each slot
         for d in range(self.depth):
@@ -194,7 +214,7 @@ class SortLayer(nn.Module):
     def _soft(
         self, items: Tensor, keys: Tensor, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor]:
-        """The soft mixture: composes the depths' block-diagonal mixes into one (b, s, s)."""
+        """The soft mixture: composes the depths' block-diagonal mixes into one (b, p, p)."""
         b, s = keys.shape
         mix = torch.eye(s, dtype=keys.dtype, device=keys.device).expand(b, s, s)
         for d in range(self.depth):

@@ -325,10 +325,26 @@ def test_device_follows_the_input(training):
 # ---- bad input ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [0, 1, 3, 6, 12, 4.0])
-def test_size_must_be_a_power_of_two(size):
-    with pytest.raises(ValueError, match=r"power of two.*pad"):
+@pytest.mark.parametrize("size", [0, 1, 4.0, "8"])
+def test_size_must_be_an_int_of_at_least_two(size):
+    with pytest.raises(ValueError, match="size must be an int >= 2"):
         SortLayer(size)
+
+
+@pytest.mark.parametrize("s", [3, 5, 6, 7, 9, 15])
+def test_other_lengths_are_padded_exact_in_eval_nearly_stochastic_in_training(s):
+    gen = torch.Generator().manual_seed(s)
+    keys = torch.randn(4, s, generator=gen, dtype=torch.float64) * 0.01  # small scale
+    items = torch.randn(4, s, 2, generator=gen, dtype=torch.float64)
+    layer = SortLayer(s)
+    assert layer.padded == 1 << (s - 1).bit_length() and layer.padded >= s
+    sorted_items, sorted_keys = layer.eval()(items, keys)
+    expected_items, expected_keys = _argsorted(items, keys)
+    assert torch.equal(sorted_items, expected_items) and torch.equal(sorted_keys, expected_keys)
+    mix = _soft_matrix(layer, keys)[0]  # (b, s, s): the real items' share of each position
+    assert mix.shape == (4, s, s) and (mix >= 0).all()
+    torch.testing.assert_close(mix.sum(1), torch.ones(4, s, dtype=torch.float64), atol=1e-3, rtol=0)
+    torch.testing.assert_close(mix.sum(2), torch.ones(4, s, dtype=torch.float64), atol=1e-3, rtol=0)
 
 
 @pytest.mark.parametrize(

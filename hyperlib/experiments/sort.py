@@ -1,0 +1,367 @@
+"""Sorting MNIST numbers (paper, Figure 6): the differentiable quicksort against baselines.
+
+    python -m hyperlib.experiments.sort [--scale smoke|classroom|paper]
+        [--protocol paper|neuralsort] [--sizes 4 8 16]
+        [--methods quicksort quicksort-perm neuralsort softsort diffsort]
+        [--iterations N] [--batch B] [--lr LR] [--seeds 0 1 2] [--device cpu] [--out runs/sort]
+
+Task (DESIGN.md, section 2.2). A list holds s numbers, each written with d MNIST digit images
+(``hyperlib.data.SortingLists``): d = 3 and s = 4, 8, 16 in the paper's protocol, d = 4 and
+n = 3, 5, 7, 9, 15 in the NeuralSort benchmark. Every method trains the same scorer (a CNN
+reads each digit image, an MLP maps the digits' features to one scalar key) on lists of
+*training* digits, selects the checkpoint with the best exact-sort accuracy on lists of
+*validation* digits, and is tested on lists of **test** digits. At evaluation every method
+sorts by its keys with a hard ``argsort``. Methods differ only in how the training loss
+sees the keys:
+
+* ``quicksort``      the paper: ``hyperlib.sort.SortLayer`` soft-sorts the digit *images*;
+                     the loss is the binary cross-entropy with the images in the true order.
+                     No label and no permutation is ever shown.
+* ``quicksort-perm`` the same layer under permutation supervision: it sorts one-hot item
+                     ids, giving a doubly stochastic (s, s) matrix P; the loss is
+                     -log P[i, true item at position i].
+* ``neuralsort``     Grover et al. 2019 (deterministic), same loss on its relaxed P.
+* ``softsort``       Prillo & Eisenschlos 2020, same loss on its relaxed P.
+* ``diffsort``       Petersen et al. 2021, the ``diffsort`` package's odd-even sorting
+                     network; binary cross-entropy of its P with the true permutation.
+
+Metrics: *exact* — the fraction of test lists sorted entirely right; *position* — the
+fraction of positions holding the right number. Lists with equal numbers count as right
+whichever way the ties go (we compare numbers, not item ids); their rate is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffsort import DiffSortNet
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from hyperlib.data import SORT_PROTOCOLS, SortingLists
+from hyperlib.experiments import results
+from hyperlib.sort import SortLayer
+
+METHODS = ("quicksort", "quicksort-perm", "neuralsort", "softsort", "diffsort")
+BUDGET = {4: 30_000, 8: 60_000, 16: 120_000}  # the paper's iterations (batch 128, Adam 1e-4)
+# NeuralSort (Grover et al. 2019, deterministic), 4-digit numbers: exact match, per position
+PUBLISHED = {3: (0.930, 0.951), 5: (0.837, 0.927), 7: (0.738, 0.909), 9: (0.649, 0.896),
+             15: (0.386, 0.857)}
+SCALES = {  # iterations (None: the paper's budget, else 30k), batch, lr, evaluation lists
+    "smoke": {"iterations": 20, "batch": 8, "lr": 1e-3, "eval_every": 10, "val": 64, "test": 64},
+    "classroom": {"iterations": 1500, "batch": 16, "lr": 1e-3, "eval_every": 250, "val": 500,
+                  "test": 2000},
+    "paper": {"iterations": None, "batch": 128, "lr": 1e-4, "eval_every": 1000, "val": 2000,
+              "test": 10_000},
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One training run of one method at one list size."""
+
+    method: str
+    size: int
+    digits: int = 3
+    iterations: int = 1500
+    batch: int = 16
+    lr: float = 1e-3
+    seed: int = 0
+    eval_every: int = 250
+    val_lists: int = 500
+    test_lists: int = 2000
+    certainty: float = 10.0  # quicksort
+    candidates: int = 8  # quicksort
+    tau: float = 1.0  # neuralsort, softsort
+    steepness: float = 10.0  # diffsort
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.size < 2 or self.digits < 1 or self.iterations < 1 or self.batch < 1:
+            raise ValueError(f"need size >= 2, digits >= 1, iterations >= 1, batch >= 1: {self}")
+
+
+class Scorer(nn.Module):
+    """Numbers written in MNIST digits -> one scalar key each.
+
+    A small CNN reads every digit image (shared weights), an MLP maps a number's d digit
+    features to its key: x (b, s, d, 28, 28) -> keys (b, s).
+    """
+
+    def __init__(self, digits: int, features: int = 32) -> None:
+        super().__init__()
+        self.cnn = nn.Sequential(
+            nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),  # (16, 12, 12)
+            nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),  # (32, 4, 4)
+            nn.Flatten(), nn.Linear(32 * 4 * 4, features), nn.ReLU(),
+        )
+        self.mlp = nn.Sequential(nn.Linear(digits * features, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, s, d = x.shape[:3]
+        features = self.cnn(x.reshape(b * s * d, 1, 28, 28))  # (b s d, features)
+        return self.mlp(features.view(b, s, -1)).squeeze(-1)  # (b, s)
+
+
+def neuralsort(keys: Tensor, tau: float = 1.0) -> Tensor:
+    """NeuralSort's relaxed sort (Grover et al. 2019), ascending: keys (b, s) -> P (b, s, s),
+    row i a softmax over the items for position i.
+
+    P[i] = softmax(((s + 1 - 2i) k - |k_j - k_l| summed over l) / tau) with k = -keys (the
+    formula sorts descending), i = 1..s.
+    """
+    k = -keys.unsqueeze(-1)  # (b, s, 1)
+    s = keys.size(1)
+    spread = (k - k.transpose(1, 2)).abs().sum(-1, keepdim=True)  # (b, s, 1): A_k 1
+    scale = s + 1 - 2 * torch.arange(1, s + 1, dtype=keys.dtype, device=keys.device)  # (s,)
+    logits = scale.view(1, s, 1) * k.transpose(1, 2) - spread.transpose(1, 2)  # (b, s, s)
+    return torch.softmax(logits / tau, dim=-1)
+
+
+def softsort(keys: Tensor, tau: float = 1.0) -> Tensor:
+    """SoftSort (Prillo & Eisenschlos 2020), ascending: keys (b, s) -> P (b, s, s),
+    P[i] = softmax(-|sorted_i - k_j| / tau) over items j."""
+    ordered = keys.sort(dim=1).values  # (b, s)
+    return torch.softmax(-(ordered.unsqueeze(-1) - keys.unsqueeze(1)).abs() / tau, dim=-1)
+
+
+def permutation(order: Tensor, dtype: torch.dtype) -> Tensor:
+    """The true permutation as a matrix: order (b, s) -> (b, s, s), row i one-hot at order[i]."""
+    return F.one_hot(order, order.size(1)).to(dtype)
+
+
+class Method(nn.Module):
+    """A scorer with its training loss; evaluation sorts by the scorer's keys."""
+
+    def __init__(self, cfg: Config, device: torch.device) -> None:
+        super().__init__()
+        self.cfg, self.scorer = cfg, Scorer(cfg.digits)
+        if cfg.method.startswith("quicksort"):
+            self.sort = SortLayer(cfg.size, certainty=cfg.certainty, candidates=cfg.candidates)
+        if cfg.method == "diffsort":
+            # the package keeps its network as plain tensors: build it on the device
+            self.network = DiffSortNet("odd_even", cfg.size, str(device), cfg.steepness)
+
+    def relaxed(self, keys: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The method's relaxed sort as a matrix: keys (b, s) -> P (b, s, s), row i the weights
+        of the items at position i (a permutation matrix in the hard limit)."""
+        method = self.cfg.method
+        if method.startswith("quicksort"):
+            items = torch.eye(keys.size(1), dtype=keys.dtype, device=keys.device)
+            return self.sort(items.expand(keys.size(0), -1, -1), keys, generator)[0]
+        if method == "diffsort":
+            return self.network(keys)[1].transpose(1, 2)  # the package's is (item, position)
+        return (neuralsort if method == "neuralsort" else softsort)(keys, self.cfg.tau)
+
+    def loss(self, x: Tensor, order: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The training loss of a batch: x (b, s, d, 28, 28), true order (b, s)."""
+        keys = self.scorer(x)  # (b, s)
+        if self.cfg.method == "quicksort":  # sort the images themselves
+            images = x.flatten(2)  # (b, s, d 28 28)
+            soft = self.sort(images, keys, generator)[0]
+            truth = images.gather(1, order.unsqueeze(-1).expand_as(images))
+            return F.binary_cross_entropy(soft.clamp(1e-6, 1 - 1e-6), truth)
+        relaxed, target = self.relaxed(keys, generator), permutation(order, keys.dtype)
+        if self.cfg.method == "diffsort":  # as its authors train it
+            return F.binary_cross_entropy(relaxed.clamp(0, 1), target)
+        return -(relaxed * target).sum(-1).clamp_min(1e-9).log().mean()
+
+
+@torch.no_grad()
+def accuracy(scorer: nn.Module, lists: tuple[Tensor, Tensor], batch: int = 256) -> dict:
+    """Hard sort by the keys: exact-match and per-position accuracy, and the tie rate.
+
+    lists: x (N, s, d, 28, 28), numbers (N, s). Ties count as right (numbers are compared).
+    """
+    was_training = scorer.training
+    scorer.eval()
+    x, numbers = lists
+    keys = torch.cat([scorer(x[i : i + batch]) for i in range(0, len(x), batch)])  # (N, s)
+    scorer.train(was_training)
+    predicted = numbers.gather(1, keys.argsort(dim=1, stable=True))
+    truth = numbers.sort(dim=1).values
+    right = predicted == truth  # (N, s)
+    return {
+        "exact": right.all(1).float().mean().item(),
+        "position": right.float().mean().item(),
+        "ties": (truth[:, 1:] == truth[:, :-1]).any(1).float().mean().item(),
+    }
+
+
+def _lists(split: str, cfg: Config, count: int, seed: int, device: torch.device):
+    x, numbers, _ = SortingLists(split, cfg.size, cfg.digits, device=device).sample(
+        count, torch.Generator().manual_seed(seed)
+    )
+    return x, numbers
+
+
+def train(cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None) -> dict:
+    """Train one run; returns its record: config, curves, best step, test metrics, time.
+
+    The validation lists (fixed, seed 1) choose the checkpoint; the test lists (seed 2) are
+    drawn from the test digits and only used once, at the end.
+    """
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    model = Method(cfg, device).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    train_lists = SortingLists("train", cfg.size, cfg.digits, device=device)
+    val = _lists("val", cfg, cfg.val_lists, 1, device)
+    data = torch.Generator().manual_seed(cfg.seed)  # lists (drawn on the CPU)
+    noise = torch.Generator(device).manual_seed(cfg.seed)  # the quicksort's candidates
+    steps, losses, val_exact, best, best_state = [], [], [], -1.0, None
+    start, running = time.perf_counter(), []
+    for step in range(1, cfg.iterations + 1):
+        x, _, order = train_lists.sample(cfg.batch, data)
+        loss = model.loss(x, order, noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running.append(loss.item())
+        if step % cfg.eval_every == 0 or step == cfg.iterations:
+            exact = accuracy(model.scorer, val)["exact"]
+            steps.append(step)
+            losses.append(float(np.mean(running)))
+            val_exact.append(exact)
+            running = []
+            if exact > best:
+                best, best_step = exact, step
+                best_state = copy.deepcopy(model.scorer.state_dict())
+        if progress is not None:
+            progress.update()
+    model.scorer.load_state_dict(best_state)
+    test = accuracy(model.scorer, _lists("test", cfg, cfg.test_lists, 2, device))
+    return {
+        **asdict(cfg), "steps": steps, "loss": losses, "val_exact": val_exact,
+        "best_step": best_step, "test": test, "wall_s": round(time.perf_counter() - start, 1),
+    }
+
+
+def experiment(
+    protocol: str, sizes: list[int], methods: list[str], seeds: list[int], *,
+    device: str = "cpu", scale: str = "custom", **options,
+) -> dict:
+    """Every size, method and seed; returns the results file's contents. ``options`` go to
+    :class:`Config` (iterations, batch, lr, ...); ``iterations`` None: the paper's budget."""
+    digits = SORT_PROTOCOLS[protocol]["digits"]
+    iterations = options.pop("iterations", None)
+    configs = [
+        Config(method, size, digits, iterations or BUDGET.get(size, 30_000), seed=seed, **options)
+        for size in sizes for method in methods for seed in seeds
+    ]
+    runs = []
+    with tqdm(total=sum(c.iterations for c in configs), desc=f"sort ({protocol})",
+              unit="step", mininterval=1.0) as progress:
+        for cfg in configs:
+            progress.set_postfix(s=cfg.size, method=cfg.method, seed=cfg.seed)
+            runs.append(train(cfg, device, progress))
+    return {
+        "experiment": "sort", "protocol": protocol, "scale": scale,
+        "task": __doc__.split("Task (")[1].split("\n\nMetrics")[0],
+        "machine": results.machine(device), "runs": runs,
+    }
+
+
+def summary(record: dict) -> dict:
+    """{(size, method): (mean, std, seeds) of test exact and of test position}."""
+    table: dict = {}
+    for run in record["runs"]:
+        table.setdefault((run["size"], run["method"]), []).append(run["test"])
+    return {
+        key: tuple(
+            (float(np.mean([t[m] for t in tests])), float(np.std([t[m] for t in tests])),
+             len(tests))
+            for m in ("exact", "position")
+        )
+        for key, tests in table.items()
+    }
+
+
+def table(record: dict) -> str:
+    """Test accuracy per size (rows) and method (columns): exact / per position, mean over
+    seeds (± std of exact); for the NeuralSort protocol the published figures beside them."""
+    stats = summary(record)
+    sizes = sorted({size for size, _ in stats})
+    methods = [m for m in METHODS if any(m == method for _, method in stats)]
+    published = record["protocol"] == "neuralsort"
+    head = f"{'s':>3} | " + " | ".join(f"{m:^22}" for m in methods)
+    head += " | published NeuralSort" if published else ""
+    lines = [head, "-" * len(head)]
+    for size in sizes:
+        cells = []
+        for method in methods:
+            (exact, spread, seeds), (position, _, _) = stats[(size, method)]
+            cells.append(f"{exact:.3f}±{spread:.3f} / {position:.3f}".center(22))
+        line = f"{size:>3} | " + " | ".join(cells)
+        if published and size in PUBLISHED:
+            line += f" | {PUBLISHED[size][0]:.3f} / {PUBLISHED[size][1]:.3f}"
+        lines.append(line)
+    seeds = {stats[key][0][2] for key in stats}
+    lines.append(f"test exact-match ± std over {'/'.join(map(str, seeds))} seeds / per-position")
+    return "\n".join(lines)
+
+
+def plot(record: dict, ax: plt.Axes | None = None) -> plt.Figure:
+    """Test exact-match accuracy against list size, one line per method (mean, std bars),
+    chance (1 / s!) dotted, and the published NeuralSort figures where they apply."""
+    if ax is None:
+        ax = plt.subplots(figsize=(6, 3.6))[1]
+    stats = summary(record)
+    sizes = sorted({size for size, _ in stats})
+    for method in METHODS:
+        points = [(s, *stats[(s, method)][0][:2]) for s in sizes if (s, method) in stats]
+        if points:
+            s, mean, std = zip(*points, strict=True)
+            ax.errorbar(s, mean, yerr=std, marker="o", capsize=3, label=method)
+    chance = [1 / float(np.prod(np.arange(1, s + 1))) for s in sizes]
+    ax.plot(sizes, chance, ":", color="grey", label="chance (1/s!)")
+    if record["protocol"] == "neuralsort":
+        ax.plot(list(PUBLISHED), [e for e, _ in PUBLISHED.values()], "k*", ms=9,
+                label="published NeuralSort")
+    ax.set(xlabel="list size s", ylabel="test exact-match accuracy", ylim=(0, 1.02),
+           xticks=sizes, title=f"sorting MNIST numbers ({record['protocol']} protocol)")
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=list(SCALES), default="classroom")
+    parser.add_argument("--protocol", choices=list(SORT_PROTOCOLS), default="paper")
+    parser.add_argument("--sizes", type=int, nargs="+", help="default: the protocol's")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--iterations", type=int, help="default: the scale's (paper: per size)")
+    parser.add_argument("--batch", type=int, help="lists per batch; default: the scale's")
+    parser.add_argument("--lr", type=float, help="Adam's learning rate; default: the scale's")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default="runs/sort", help="folder for JSON and figure")
+    args = parser.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
+    preset = SCALES[args.scale]
+    record = experiment(
+        args.protocol, args.sizes or list(SORT_PROTOCOLS[args.protocol]["sizes"]), args.methods,
+        args.seeds, device=args.device, scale=args.scale,
+        iterations=args.iterations or preset["iterations"], batch=args.batch or preset["batch"],
+        lr=args.lr or preset["lr"], eval_every=preset["eval_every"], val_lists=preset["val"],
+        test_lists=preset["test"],
+    )
+    name = f"{args.protocol}-{args.scale}"
+    print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
+    plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
+    print(f"-> {Path(args.out) / f'{name}.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The sorting experiment (hyperlib.experiments.sort): relaxations, metrics, runs, command."""
+
+import json
+
+import matplotlib
+import pytest
+import torch
+
+from hyperlib.experiments import sort
+from hyperlib.experiments.sort import METHODS, Config, Method, accuracy, neuralsort, softsort
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _hard(keys):
+    return sort.permutation(keys.argsort(dim=1), keys.dtype)  # (b, s, s)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("s", [3, 4, 7])
+def test_every_relaxation_becomes_the_sorting_permutation_when_hard(method, s):
+    """Spread keys (gaps of 10): each relaxed P is near the hard permutation matrix, with rows
+    summing to 1 (diffsort: its network's rows too)."""
+    keys = (torch.randperm(s, generator=torch.Generator().manual_seed(s)) * 10.0).repeat(2, 1)
+    keys = keys.double()
+    model = Method(Config(method, s, tau=0.1, steepness=100.0), torch.device("cpu")).double()
+    relaxed = model.relaxed(keys, torch.Generator().manual_seed(0))
+    assert relaxed.shape == (2, s, s)
+    torch.testing.assert_close(relaxed, _hard(keys), atol=0.02, rtol=0)
+    torch.testing.assert_close(relaxed.sum(-1), torch.ones(2, s, dtype=torch.float64), atol=1e-3,
+                               rtol=0)
+
+
+def test_neuralsort_and_softsort_soften_with_tau():
+    keys = torch.tensor([[0.3, -1.0, 2.0, 0.5]])
+    for relax in (neuralsort, softsort):
+        sharp, soft = relax(keys, 0.01), relax(keys, 10.0)
+        torch.testing.assert_close(sharp, _hard(keys), atol=1e-3, rtol=0)
+        assert soft.max() < 0.6 and (soft > 0.05).all()
+
+
+def test_the_losses_are_finite_and_reach_the_scorer():
+    torch.manual_seed(0)
+    x = torch.rand(2, 4, 3, 28, 28)
+    order = torch.tensor([[2, 0, 3, 1], [0, 1, 2, 3]])
+    for method in METHODS:
+        model = Method(Config(method, 4), torch.device("cpu"))
+        loss = model.loss(x, order, torch.Generator().manual_seed(0))
+        loss.backward()
+        grads = [p.grad for p in model.scorer.parameters()]
+        assert torch.isfinite(loss) and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+class Fixed(torch.nn.Module):
+    """A 'scorer' that returns given keys for given inputs (indexed by x[:, 0, 0, 0, 0])."""
+
+    def __init__(self, keys):
+        super().__init__()
+        self.keys = keys
+
+    def forward(self, x):
+        return self.keys[x[:, 0, 0, 0, 0].long()]
+
+
+def test_accuracy_counts_exact_lists_positions_and_ties_either_way():
+    numbers = torch.tensor([[3, 1, 2, 0], [5, 5, 1, 2], [1, 2, 3, 4]])
+    keys = torch.tensor([[3.0, 1, 2, 0], [1, 0.9, -1, 0.5], [1, 2, 4, 3]])  # right, right, 2 wrong
+    x = torch.arange(3.0).view(3, 1, 1, 1, 1).expand(3, 4, 1, 1, 1)
+    metrics = accuracy(Fixed(keys), (x, numbers))
+    assert metrics["exact"] == pytest.approx(2 / 3)
+    assert metrics["position"] == pytest.approx(10 / 12)
+    assert metrics["ties"] == pytest.approx(1 / 3)
+
+
+def test_a_run_selects_a_checkpoint_and_tests_once():
+    cfg = Config("quicksort", 4, iterations=6, batch=4, eval_every=3, val_lists=16,
+                 test_lists=16)
+    run = sort.train(cfg)
+    assert run["steps"] == [3, 6] and len(run["val_exact"]) == 2
+    assert run["best_step"] in (3, 6) and set(run["test"]) == {"exact", "position", "ties"}
+    assert 0 <= run["test"]["exact"] <= run["test"]["position"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [({"method": "bogo"}, "method"), ({"size": 1}, "size"), ({"iterations": 0}, "iterations")],
+)
+def test_bad_config_is_refused(options, match):
+    with pytest.raises(ValueError, match=match):
+        Config(**{"method": "quicksort", "size": 4, **options})
+
+
+def test_command_writes_results_table_and_figure(tmp_path, capsys):
+    sort.main(["--scale", "smoke", "--protocol", "neuralsort", "--sizes", "3", "--methods",
+               "quicksort-perm", "diffsort", "--seeds", "0", "1", "--iterations", "4",
+               "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "neuralsort-smoke.json").read_text())
+    assert record["protocol"] == "neuralsort" and record["machine"]["device"] == "cpu"
+    assert [(r["method"], r["seed"], r["digits"]) for r in record["runs"]] == [
+        ("quicksort-perm", 0, 4), ("quicksort-perm", 1, 4), ("diffsort", 0, 4), ("diffsort", 1, 4)]
+    assert "0.930 / 0.951" in capsys.readouterr().out  # the published row for n = 3
+    assert (tmp_path / "neuralsort-smoke.png").stat().st_size > 10_000
