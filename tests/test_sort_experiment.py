@@ -87,6 +87,8 @@ def test_a_run_selects_a_checkpoint_and_tests_once():
     assert run["steps"] == [3, 6] and len(run["val_exact"]) == 2
     assert run["best_step"] in (3, 6) and set(run["test"]) == {"exact", "position", "ties"}
     assert 0 <= run["test"]["exact"] <= run["test"]["position"] <= 1
+    assert run["lists"] == 4 and Config("softsort", 16).lists == 4
+    assert Config("softsort", 3).lists == 21  # about 64 numbers per batch
 
 
 @pytest.mark.parametrize(
@@ -102,9 +104,18 @@ def test_command_writes_results_table_and_figure(tmp_path, capsys):
     sort.main(["--scale", "smoke", "--protocol", "neuralsort", "--sizes", "3", "--methods",
                "quicksort-perm", "diffsort", "--seeds", "0", "1", "--iterations", "4",
                "--out", str(tmp_path)])
-    record = json.loads((tmp_path / "neuralsort-smoke.json").read_text())
+    record = json.loads((tmp_path / "neuralsort-smoke-s3.json").read_text())
     assert record["protocol"] == "neuralsort" and record["machine"]["device"] == "cpu"
     assert [(r["method"], r["seed"], r["digits"]) for r in record["runs"]] == [
         ("quicksort-perm", 0, 4), ("quicksort-perm", 1, 4), ("diffsort", 0, 4), ("diffsort", 1, 4)]
     assert "0.930 / 0.951" in capsys.readouterr().out  # the published row for n = 3
-    assert (tmp_path / "neuralsort-smoke.png").stat().st_size > 10_000
+    assert (tmp_path / "neuralsort-smoke-s3.png").stat().st_size > 10_000
+
+
+def test_records_of_one_protocol_combine_and_of_two_do_not():
+    a = {"protocol": "paper", "machine": {"device": "cpu"}, "runs": [{"size": 4}]}
+    b = {"protocol": "paper", "machine": {"device": "cuda"}, "runs": [{"size": 8}]}
+    both = sort.combine([a, b])
+    assert both["runs"] == [{"size": 4}, {"size": 8}] and len(both["machines"]) == 2
+    with pytest.raises(ValueError, match="different protocols"):
+        sort.combine([a, {**b, "protocol": "neuralsort"}])

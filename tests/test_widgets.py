@@ -11,7 +11,9 @@ FACTORIES = {
     "neighbours_2d": widgets.neighbours_2d,
     "samples_2d": widgets.samples_2d,
     "descent_2d": lambda: widgets.descent_2d(steps=10),
+    "quicksort_2d": lambda: widgets.quicksort_2d(size=4),
 }
+SLIDERS = (w.FloatSlider, w.IntSlider, w.FloatLogSlider)
 
 
 def _parts(box: w.VBox) -> tuple[list[w.ValueWidget], w.Image]:
@@ -25,6 +27,8 @@ def _sweep(control: w.ValueWidget, points: int = 3) -> list:
     values = [low + (high - low) * i / (points - 1) for i in range(points)]
     if isinstance(control, w.IntSlider):
         values = [round(v) for v in values]
+    if isinstance(control, w.FloatLogSlider):  # min and max are exponents
+        values = [control.base**v for v in values]
     return values
 
 
@@ -32,7 +36,7 @@ def _sweep(control: w.ValueWidget, points: int = 3) -> list:
 def test_every_control_redraws_over_its_range(name):
     box = FACTORIES[name]()
     controls, image = _parts(box)
-    assert controls and all(isinstance(c, (w.FloatSlider, w.IntSlider)) for c in controls)
+    assert controls and all(isinstance(c, SLIDERS) for c in controls)
     assert bytes(image.value).startswith(b"\x89PNG")
     for control in controls:
         start = control.value
@@ -46,7 +50,13 @@ def test_every_control_redraws_over_its_range(name):
 
 
 @pytest.mark.parametrize(
-    "draw", [widgets.draw_neighbours_1d, widgets.draw_neighbours_2d, widgets.draw_samples]
+    "draw",
+    [
+        widgets.draw_neighbours_1d,
+        widgets.draw_neighbours_2d,
+        widgets.draw_samples,
+        widgets.draw_quicksort,
+    ],
 )
 def test_drawings_draw_on_a_given_figure(draw):
     fig = Figure()
@@ -95,3 +105,17 @@ def test_identity_widget_trains_on_every_control():
         assert bytes(image.value).startswith(b"\x89PNG") and bytes(image.value) != before, (
             control.description
         )
+
+
+def test_quicksort_steps_end_in_the_sort_layers_soft_permutation():
+    import torch
+
+    from hyperlib.sort import SortLayer
+
+    keys = torch.randn(8, dtype=torch.float64)
+    steps = widgets.quicksort_steps(keys, certainty=2.0, candidates=5, seed=3)
+    assert [tuple(step["splits"].shape) for step in steps] == [(1, 5, 8), (2, 5, 4), (4, 5, 2)]
+    eye = torch.eye(8, dtype=torch.float64).unsqueeze(0)  # one-hot items: sorted = P @ items
+    layer = SortLayer(8, certainty=2.0, candidates=5).train()
+    soft, _ = layer(eye, keys.unsqueeze(0), torch.Generator().manual_seed(3))
+    torch.testing.assert_close(steps[-1]["mix"], soft[0])

@@ -55,9 +55,10 @@ BUDGET = {4: 30_000, 8: 60_000, 16: 120_000}  # the paper's iterations (batch 12
 # NeuralSort (Grover et al. 2019, deterministic), 4-digit numbers: exact match, per position
 PUBLISHED = {3: (0.930, 0.951), 5: (0.837, 0.927), 7: (0.738, 0.909), 9: (0.649, 0.896),
              15: (0.386, 0.857)}
-SCALES = {  # iterations (None: the paper's budget, else 30k), batch, lr, evaluation lists
+ITEMS = 64  # numbers per batch when the batch is not given: max(2, ITEMS // s) lists
+SCALES = {  # iterations (None: the paper's budget, else 30k), lists per batch, lr, eval lists
     "smoke": {"iterations": 20, "batch": 8, "lr": 1e-3, "eval_every": 10, "val": 64, "test": 64},
-    "classroom": {"iterations": 1500, "batch": 16, "lr": 1e-3, "eval_every": 250, "val": 500,
+    "classroom": {"iterations": 1000, "batch": None, "lr": 1e-3, "eval_every": 250, "val": 500,
                   "test": 2000},
     "paper": {"iterations": None, "batch": 128, "lr": 1e-4, "eval_every": 1000, "val": 2000,
               "test": 10_000},
@@ -71,8 +72,8 @@ class Config:
     method: str
     size: int
     digits: int = 3
-    iterations: int = 1500
-    batch: int = 16
+    iterations: int = 1000
+    batch: int | None = None  # lists per batch; None: max(2, ITEMS // size)
     lr: float = 1e-3
     seed: int = 0
     eval_every: int = 250
@@ -86,8 +87,13 @@ class Config:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.size < 2 or self.digits < 1 or self.iterations < 1 or self.batch < 1:
+        if self.size < 2 or self.digits < 1 or self.iterations < 1 or (self.batch or 1) < 1:
             raise ValueError(f"need size >= 2, digits >= 1, iterations >= 1, batch >= 1: {self}")
+
+    @property
+    def lists(self) -> int:
+        """Lists per batch."""
+        return self.batch or max(2, ITEMS // self.size)
 
 
 class Scorer(nn.Module):
@@ -221,7 +227,7 @@ def train(cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None
     steps, losses, val_exact, best, best_state = [], [], [], -1.0, None
     start, running = time.perf_counter(), []
     for step in range(1, cfg.iterations + 1):
-        x, _, order = train_lists.sample(cfg.batch, data)
+        x, _, order = train_lists.sample(cfg.lists, data)
         loss = model.loss(x, order, noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -241,7 +247,7 @@ def train(cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None
     model.scorer.load_state_dict(best_state)
     test = accuracy(model.scorer, _lists("test", cfg, cfg.test_lists, 2, device))
     return {
-        **asdict(cfg), "steps": steps, "loss": losses, "val_exact": val_exact,
+        **asdict(cfg), "lists": cfg.lists, "steps": steps, "loss": losses, "val_exact": val_exact,
         "best_step": best_step, "test": test, "wall_s": round(time.perf_counter() - start, 1),
     }
 
@@ -269,6 +275,16 @@ def experiment(
         "task": __doc__.split("Task (")[1].split("\n\nMetrics")[0],
         "machine": results.machine(device), "runs": runs,
     }
+
+
+def combine(records: list[dict]) -> dict:
+    """One record from several results files of the same protocol (e.g. sizes run apart):
+    their runs together; ``machine`` and ``scale`` from the first, all machines listed."""
+    protocols = {record["protocol"] for record in records}
+    if len(protocols) != 1:
+        raise ValueError(f"cannot combine results of different protocols: {sorted(protocols)}")
+    return {**records[0], "runs": [run for record in records for run in record["runs"]],
+            "machines": [record["machine"] for record in records]}
 
 
 def summary(record: dict) -> dict:
@@ -358,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         test_lists=preset["test"],
     )
     name = f"{args.protocol}-{args.scale}"
+    name += "-s" + "-".join(map(str, args.sizes)) if args.sizes else ""
     print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
     plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
     print(f"-> {Path(args.out) / f'{name}.png'}")
