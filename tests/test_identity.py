@@ -112,10 +112,10 @@ def test_command_writes_results_and_figure(tmp_path):
     identity.main(["--scale", "smoke", "--sizes", "4", "--iterations", "60", "--seeds", "0", "1",
                    "--values", "fixed", "learned", "--out", str(tmp_path)])
     for values in ("fixed", "learned"):
-        record = json.loads((tmp_path / f"backprop-{values}-smoke.json").read_text())
+        record = json.loads((tmp_path / f"backprop-{values}-smoke-it60.json").read_text())
         assert record["values"] == values and record["machine"]["device"] == "cpu"
         assert [(run["n"], run["seed"]) for run in record["runs"]] == [(4, 0), (4, 1)]
         run = record["runs"][0]
         assert run["iterations"] == 60 and run["steps"] == [0, 50, 60] and run["wall_s"] > 0
         assert {"0", "60"} <= set(run["snapshots"]) and len(run["snapshots"]["0"]["means"]) == 4
-    assert (tmp_path / "backprop-fixed-learned-smoke.png").stat().st_size > 10_000
+    assert (tmp_path / "backprop-fixed-learned-smoke-it60.png").stat().st_size > 10_000

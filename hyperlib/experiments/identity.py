@@ -266,6 +266,8 @@ def variant(record: dict) -> str:
         name += " (plain)"
     if name == "backprop" and not run["pooled"]:
         name += " per tuple"
+    if any(r["lr"] != protocol_lr(r["n"]) for r in record["runs"]):
+        name += f" (lr {run['lr']:g})"
     return f"{name}, {record['values']} values"
 
 
@@ -347,7 +349,8 @@ def _name(args: argparse.Namespace, values: str) -> str:
     method = args.method + ("-plain" if args.plain else "")
     method += "-per-tuple" if args.per_tuple else ""
     lr = f"-lr{args.lr:g}" if args.lr is not None else ""
-    return f"{method}-{values}-{args.scale}{lr}"
+    iterations = f"-it{args.iterations}" if args.iterations else ""
+    return f"{method}-{values}-{args.scale}{lr}{iterations}"
 
 
 if __name__ == "__main__":

@@ -45,10 +45,13 @@ def machine(device: torch.device | str) -> dict:
 
 
 def save(path: str | Path, payload: dict) -> Path:
-    """Write ``payload`` as indented JSON to ``path`` (folders made as needed)."""
+    """Write ``payload`` as compact JSON to ``path`` (folders made as needed): one line per
+    top-level key, so a diff shows which part changed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1) + "\n")
+    lines = [f"{json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
+             for key, value in payload.items()]
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
     return path
 
 
