@@ -83,7 +83,9 @@ def test_accuracy_counts_exact_lists_positions_and_ties_either_way():
 def test_a_run_selects_a_checkpoint_and_tests_once():
     cfg = Config("quicksort", 4, iterations=6, batch=4, eval_every=3, val_lists=16,
                  test_lists=16)
-    run = sort.train(cfg)
+    scorer, run = sort.train(cfg)
+    assert not scorer.training
+    assert accuracy(scorer, sort.heldout_lists(cfg)) == run["test"]  # the selected checkpoint
     assert run["steps"] == [3, 6] and len(run["val_exact"]) == 2
     assert run["best_step"] in (3, 6) and set(run["test"]) == {"exact", "position", "ties"}
     assert 0 <= run["test"]["exact"] <= run["test"]["position"] <= 1

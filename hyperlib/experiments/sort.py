@@ -210,8 +210,16 @@ def _lists(split: str, cfg: Config, count: int, seed: int, device: torch.device)
     return x, numbers
 
 
-def train(cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None) -> dict:
-    """Train one run; returns its record: config, curves, best step, test metrics, time.
+def heldout_lists(cfg: Config, device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
+    """The run's test lists (of test digits, seed 2): x (N, s, d, 28, 28), numbers (N, s)."""
+    return _lists("test", cfg, cfg.test_lists, 2, torch.device(device))
+
+
+def train(
+    cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None
+) -> tuple[Scorer, dict]:
+    """Train one run; returns the selected scorer (in eval mode) and the run's record: config,
+    curves, best step, test metrics, time.
 
     The validation lists (fixed, seed 1) choose the checkpoint; the test lists (seed 2) are
     drawn from the test digits and only used once, at the end.
@@ -245,8 +253,8 @@ def train(cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None
         if progress is not None:
             progress.update()
     model.scorer.load_state_dict(best_state)
-    test = accuracy(model.scorer, _lists("test", cfg, cfg.test_lists, 2, device))
-    return {
+    test = accuracy(model.scorer, heldout_lists(cfg, device))
+    return model.scorer.eval(), {
         **asdict(cfg), "lists": cfg.lists, "steps": steps, "loss": losses, "val_exact": val_exact,
         "best_step": best_step, "test": test, "wall_s": round(time.perf_counter() - start, 1),
     }
@@ -269,7 +277,7 @@ def experiment(
               unit="step", mininterval=1.0) as progress:
         for cfg in configs:
             progress.set_postfix(s=cfg.size, method=cfg.method, seed=cfg.seed)
-            runs.append(train(cfg, device, progress))
+            runs.append(train(cfg, device, progress)[1])
     return {
         "experiment": "sort", "protocol": protocol, "scale": scale,
         "task": __doc__.split("Task (")[1].split("\n\nMetrics")[0],
