@@ -67,14 +67,25 @@ def median_split(keys: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def random_splits(
-    shape: tuple[int, ...], h: int, device: torch.device, generator: torch.Generator | None
+    shape: tuple[int, ...],
+    h: int,
+    device: torch.device,
+    generator: torch.Generator | None,
+    pinned: Tensor | None = None,
+    upper: Tensor | None = None,
 ) -> Tensor:
-    """Uniformly random balanced half-splits: (*shape, h) bool with h/2 True per row.
+    """Uniformly random balanced half-splits: (*shape, h) bool with h/2 True per row: the h/2
+    positions with the largest of h uniform random scores.
 
-    The positions of a uniformly random permutation that hold the h/2 largest values.
+    Positions where ``pinned`` (shape[:-1] + (h,), bool) is True take the value of ``upper``
+    (same shape) in every split (their scores are set above or below every random one); the
+    other positions share the remaining ups uniformly. The layer pins its padding this way.
     """
-    perm = torch.rand((*shape, h), generator=generator, device=device).argsort(dim=-1)
-    return perm >= h // 2
+    scores = torch.rand((*shape, h), generator=generator, device=device)
+    if pinned is not None:
+        fixed = torch.where(upper, 2.0, -1.0).to(scores.dtype).unsqueeze(-2)  # (..., 1, h)
+        scores = torch.where(pinned.unsqueeze(-2), fixed, scores)
+    return scores.argsort(dim=-1).argsort(dim=-1) >= h // 2
 
 
 def duplicates(splits: Tensor) -> Tensor:
@@ -214,14 +225,22 @@ class SortLayer(nn.Module):
     def _soft(
         self, items: Tensor, keys: Tensor, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor]:
-        """The soft mixture: composes the depths' block-diagonal mixes into one (b, p, p)."""
+        """The soft mixture: composes the depths' block-diagonal mixes into one (b, p, p).
+
+        Random candidates leave the padding where the hard split puts it: a candidate that moved
+        a padding item would get practically no probability (its key is far above the others),
+        and would waste the draw."""
         b, s = keys.shape
         mix = torch.eye(s, dtype=keys.dtype, device=keys.device).expand(b, s, s)
+        pad = (torch.arange(s, device=keys.device) >= self.size).expand(b, s)  # (b, p)
         for d in range(self.depth):
             n, h = 2**d, s >> d
-            buckets = keys.reshape(b, n, h)
+            buckets, pinned = keys.reshape(b, n, h), pad.reshape(b, n, h)
             median, upper = median_split(buckets)
-            extra = random_splits((b, n, self.candidates - 1), h, keys.device, generator)
+            extra = random_splits(
+                (b, n, self.candidates - 1), h, keys.device, generator, pinned, upper
+            )
+            pad = pinned.gather(-1, partition(upper)).view(b, s)  # every candidate moves it so
             splits = torch.cat([upper.unsqueeze(2), extra], dim=2)  # (b, n, m, h)
             logits = self.certainty * (buckets - median.unsqueeze(-1))  # (b, n, h)
             step = mixing(splits, split_probabilities(logits, splits))  # (b, n, h, h)

@@ -287,11 +287,14 @@ def experiment(
 
 def combine(records: list[dict]) -> dict:
     """One record from several results files of the same protocol (e.g. sizes run apart):
-    their runs together; ``machine`` and ``scale`` from the first, all machines listed."""
+    their runs together, where a run of a later file replaces one of an earlier file with the
+    same size, method and seed (a rerun); ``machine`` and ``scale`` from the first, all
+    machines listed."""
     protocols = {record["protocol"] for record in records}
     if len(protocols) != 1:
         raise ValueError(f"cannot combine results of different protocols: {sorted(protocols)}")
-    return {**records[0], "runs": [run for record in records for run in record["runs"]],
+    runs = {(r["size"], r["method"], r["seed"]): r for record in records for r in record["runs"]}
+    return {**records[0], "runs": list(runs.values()),
             "machines": [record["machine"] for record in records]}
 
 
@@ -383,6 +386,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     name = f"{args.protocol}-{args.scale}"
     name += "-s" + "-".join(map(str, args.sizes)) if args.sizes else ""
+    name += "-" + "-".join(args.methods) if set(args.methods) != set(METHODS) else ""
     print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
     plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
     print(f"-> {Path(args.out) / f'{name}.png'}")
