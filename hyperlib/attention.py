@@ -1,0 +1,297 @@
+"""Sparse attention for image classification: glimpse hyperlayers (DESIGN.md, section 2.3).
+
+A *glimpse* reads k x k points of an image. G glimpses of an image with C channels form one
+sparse tensor W of shape ``(G, C, k, k) + (C, H, W)`` (rank 7): the tuple of output unit
+(g, c, i, j) reads input (c, h, w). Its first six columns come from a fixed template (the
+glimpse, the channel, the point, and the same channel in the input); only (h, w) is learned,
+so r = 2 and each tuple has m = 4 + g + l samples in training.
+
+Where a glimpse's points go, for image x (hypernetwork per image, template shared):
+
+* the *locator*, a small CNN reading a downsampled copy of x, gives glimpse g a box: a
+  position p and a side s in (0, 1)^2 (sigmoids of its outputs, one number per axis):
+  ``corner = (1 - s) p (size - 1)``, ``extent = s (size - 1)``, so the box
+  [corner, corner + extent] always lies inside the image;
+* the *template*: each of the glimpse's k x k points has a learned place t in (0, 1)^2 inside
+  the box (a sigmoid of a free parameter; it starts as an even k x k grid);
+* the point's mean is ``mu = corner + extent * t``, a convex combination of coordinates that lie
+  inside the image, so mu does too, with no further squashing. That is why this layer
+  overrides :meth:`GlimpseLayer.tuples` rather than ``hyper``: the base class would send raw
+  means through its own sigmoid;
+* one sigma per glimpse (a free parameter, transformed as in every hyperlayer:
+  softplus(raw + 2) * size * sigma_scale + min_sigma); values fixed to 1 (a glimpse copies
+  pixels, the default) or learned, one per point.
+
+In evaluation mode the layer is exactly sparse: every point reads the one pixel at round(mu).
+The classifiers of the attention experiment share one interface: :class:`ImageClassifier`
+(images (b, C, H, W) of one size -> logits (b, classes)); :class:`GlimpseClassifier` is the
+model of the paper, the others are its baselines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hyperlib import sampling
+from hyperlib.layers import HyperLayer, _check_input
+
+VIEW = 28  # the locator reads images averaged down to VIEW x VIEW (when they are larger)
+
+
+def _image_shape(in_shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(in_shape)
+    if len(shape) != 3 or not all(isinstance(s, int) and s >= 1 for s in shape):
+        raise ValueError(f"in_shape must be (C, H, W) with positive ints, got {in_shape!r}")
+    return shape
+
+
+def glimpse_template(glimpses: int, channels: int, k: int) -> Tensor:
+    """The fixed columns of the glimpse tensor: (G C k k, 7) long, one row per output unit
+    (g, c, i, j) in row-major order, followed by its input channel c and (h, w) = (0, 0), the
+    columns to be learned."""
+    out = torch.cartesian_prod(*[torch.arange(s) for s in (glimpses, channels, k, k)])
+    return torch.cat([out, out[:, 1:2], torch.zeros_like(out[:, :2])], dim=1)
+
+
+def grid(k: int) -> Tensor:
+    """An even k x k grid in the unit square, (k k, 2): the cell centres (i + 1/2) / k."""
+    ticks = (torch.arange(k) + 0.5) / k
+    return torch.cartesian_prod(ticks, ticks).view(k * k, 2)
+
+
+class ConvNet(nn.Sequential):
+    """A small CNN: images (b, C, H, W) -> (b, outputs).
+
+    With ``view`` it first averages the image down to view x view (a low-resolution look, as
+    the locator takes), without it reads the image at full size. Then two 5 x 5 convolutions
+    (16 and 32 channels), each with ReLU and 2 x 2 max pooling, an adaptive max pooling to
+    7 x 7 (so the parameter count does not depend on the image size), a hidden layer of
+    ``hidden`` ReLUs and a linear output.
+    """
+
+    def __init__(self, channels: int, outputs: int, view: int | None = None, hidden: int = 64):
+        first = [] if view is None else [nn.AdaptiveAvgPool2d(view)]
+        super().__init__(
+            *first,
+            nn.Conv2d(channels, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveMaxPool2d(7), nn.Flatten(),
+            nn.Linear(32 * 7 * 7, hidden), nn.ReLU(), nn.Linear(hidden, outputs),
+        )
+
+
+def _locator(channels: int, outputs: int, view: int, height: int, width: int) -> ConvNet:
+    """A :class:`ConvNet` on a view x view copy of images of height x width (or on the images
+    themselves when they are no larger)."""
+    return ConvNet(channels, outputs, view if view < max(height, width) else None)
+
+
+def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    """Flatten, one hidden layer of ReLUs, linear output: (b, ...) with ``inputs`` numbers per
+    instance -> (b, outputs). The classifier of every model here."""
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, outputs)
+    )
+
+
+class GlimpseLayer(HyperLayer):
+    """G glimpses of k x k points: images (b, C, H, W) -> glimpses (b, G, C, k, k).
+
+    Args:
+        in_shape: (C, H, W) of the images.
+        glimpses, k: G glimpses of k x k points each (the paper: G = 4, k = 3).
+        locator: the hypernetwork, images (b, C, H, W) -> (b, 4 G) raw box numbers (position
+            and side per axis); default a :class:`ConvNet` on a ``view`` x ``view`` copy.
+        learn_values: learn one value per point (default: every value fixed to 1).
+        g, l, region, sigma_scale, min_sigma: as for :class:`~hyperlib.layers.HyperLayer`
+            (the paper: g = l = 8, region 8).
+
+    ``self.k`` is the hyperlayer's number of tuples, G C k k; the glimpse side is ``side``.
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        glimpses: int = 4,
+        k: int = 3,
+        *,
+        locator: nn.Module | None = None,
+        view: int = VIEW,
+        learn_values: bool = False,
+        g: int = 8,
+        l: int = 8,  # noqa: E741 (the paper's name)
+        region: int = 8,
+        sigma_scale: float = 0.1,
+        min_sigma: float = 1e-3,
+    ) -> None:
+        channels, height, width = _image_shape(in_shape)
+        if not (isinstance(glimpses, int) and isinstance(k, int) and glimpses >= 1 and k >= 1):
+            raise ValueError(f"glimpses and k must be ints >= 1, got {glimpses!r} and {k!r}")
+        super().__init__(
+            (channels, height, width), (glimpses, channels, k, k), glimpses * channels * k * k,
+            learn_cols=(5, 6), template=glimpse_template(glimpses, channels, k), g=g, l=l,
+            region=region, sigma_scale=sigma_scale, min_sigma=min_sigma,
+        )
+        self.glimpses, self.side = glimpses, k
+        if locator is None:
+            locator = _locator(channels, 4 * glimpses, view, height, width)
+        self.locator = locator
+        self.raw_points = nn.Parameter(grid(k).logit().repeat(glimpses, 1, 1))  # (G, k k, 2)
+        self.raw_sigmas = nn.Parameter(torch.zeros(glimpses))  # (G,)
+        values = torch.ones(glimpses, k * k)  # (G, k k)
+        if learn_values:
+            self.values = nn.Parameter(values)
+        else:
+            self.register_buffer("values", values)
+
+    def boxes(self, x: Tensor) -> Tensor:
+        """Each glimpse's box for images x (b, C, H, W): (b, G, 2, 2), [..., 0, :] the top-left
+        corner (row, column) and [..., 1, :] the extent (height, width), in pixels."""
+        raw = self.locator(x).view(x.size(0), self.glimpses, 2, 2)  # (b, G, [position, side], 2)
+        position, side = raw.sigmoid().unbind(-2)  # (b, G, 2) each
+        top = sampling.constant(self.size, x.device, x.dtype) - 1  # (2,): size - 1
+        return torch.stack([(1 - side) * position * top, side * top], dim=-2)
+
+    def _means(self, boxes: Tensor) -> Tensor:
+        """The points' means for boxes (b, G, 2, 2): (b, G, k k, 2), inside the image."""
+        corner, extent = boxes.unsqueeze(2).unbind(-2)  # (b, G, 1, 2) each
+        return corner + extent * self.raw_points.sigmoid()
+
+    def _sigmas(self) -> Tensor:
+        """One standard deviation per glimpse and axis: (G, 2)."""
+        return sampling.transform_sigmas(
+            self.raw_sigmas, self.size, self.sigma_scale, self.min_sigma
+        )
+
+    def _check(self, x: Tensor) -> None:
+        _check_input(x, self.in_shape, self.template.device)
+        if x.dtype != self.raw_points.dtype:
+            raise TypeError(f"x is {x.dtype} but the layer is {self.raw_points.dtype}: .to(x)")
+
+    def tuples(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The continuous tuples for images x (b, C, H, W): means (b, K, 2), sigmas (b, K, 2),
+        values (b, K), K = G C k k in template order (every channel reads the same points)."""
+        self._check(x)
+        (b, c), (big_g, kk) = x.shape[:2], self.values.shape
+        means = self._means(self.boxes(x))[:, :, None].expand(b, big_g, c, kk, 2)
+        sigmas = self._sigmas()[None, :, None].expand(b, big_g, c * kk, 2)
+        values = self.values[None, :, None].expand(b, big_g, c, kk)
+        return means.reshape(b, -1, 2), sigmas.reshape(b, -1, 2), values.reshape(b, -1)
+
+    @torch.no_grad()
+    def look(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Where the glimpses read images x (b, C, H, W), for pictures:
+
+        * ``boxes``   (b, G, 2, 2): corner and extent in pixels (see :meth:`boxes`),
+        * ``means``   (b, G, k k, 2): the points' continuous positions (row, column),
+        * ``points``  (b, G, k k, 2) long: the pixels evaluation mode reads, round(means),
+        * ``sigmas``  (G, 2): each glimpse's standard deviation per axis,
+        * ``samples`` (b, G, k k, m, 2) long and ``weights`` (b, G, k k, m): what one training
+          step would read, each point's m = 4 + g + l samples and their normalised weights.
+        """
+        self._check(x)
+        boxes = self.boxes(x)
+        means, sigmas = self._means(boxes), self._sigmas()
+        samples = sampling.sample(means, self.size, self.g, self.l, self.region, generator)
+        weights = sampling.weights(
+            samples, means, sigmas[:, None].expand_as(means), self.values.expand(means.shape[:-1]),
+            self.size,
+        )
+        return {"boxes": boxes, "means": means, "points": means.round().long(), "sigmas": sigmas,
+                "samples": samples, "weights": weights}
+
+
+class ImageClassifier(nn.Module):
+    """Images (b, C, H, W) of one size -> class logits (b, classes). Subclasses implement
+    :meth:`logits`; ``forward`` checks the input first (shape, device, dtype)."""
+
+    def __init__(self, in_shape: Sequence[int]) -> None:
+        super().__init__()
+        self.in_shape = _image_shape(in_shape)
+
+    def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Logits (b, classes) for images x (b, C, H, W); ``generator`` feeds the random
+        numbers of models that sample in training (the glimpse model)."""
+        parameter = next(self.parameters())
+        _check_input(x, self.in_shape, parameter.device)
+        if x.dtype != parameter.dtype:
+            raise TypeError(f"x is {x.dtype} but the model is {parameter.dtype}: use .to(x)")
+        return self.logits(x, generator)
+
+
+class GlimpseClassifier(ImageClassifier):
+    """The paper's attention model: a :class:`GlimpseLayer` reads G k x k glimpses, an MLP
+    with ``hidden`` ReLUs classifies their G C k k values. ``options`` go to the layer."""
+
+    def __init__(
+        self, in_shape: Sequence[int], classes: int = 10, glimpses: int = 4, k: int = 3,
+        hidden: int = 64, **options,
+    ) -> None:
+        super().__init__(in_shape)
+        self.glimpse = GlimpseLayer(self.in_shape, glimpses, k, **options)
+        self.classify = mlp(glimpses * self.in_shape[0] * k * k, hidden, classes)
+
+    def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self.classify(self.glimpse(x, generator))
+
+
+class SpatialTransformer(ImageClassifier):
+    """Baseline: the glimpse model with each glimpse read by a spatial transformer.
+
+    The same locator CNN (on the ``view`` x ``view`` copy) gives every glimpse an affine map
+    (6 numbers, started near the glimpse model's first boxes: half the image, centred);
+    ``affine_grid`` + ``grid_sample`` read a k x k grid of it by bilinear interpolation (each
+    point mixes 4 pixels, a dense gradient), and the same MLP classifies the G C k k values.
+    """
+
+    def __init__(
+        self, in_shape: Sequence[int], classes: int = 10, glimpses: int = 4, k: int = 3,
+        hidden: int = 64, view: int = VIEW,
+    ) -> None:
+        super().__init__(in_shape)
+        channels, height, width = self.in_shape
+        self.glimpses, self.side = glimpses, k
+        self.locator = _locator(channels, 6 * glimpses, view, height, width)
+        half = torch.tensor([0.5, 0.0, 0.0, 0.0, 0.5, 0.0])  # x' = x / 2: half the image
+        with torch.no_grad():
+            self.locator[-1].bias.copy_(half.repeat(glimpses))
+        self.classify = mlp(glimpses * channels * k * k, hidden, classes)
+
+    def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        b, c = x.shape[:2]
+        theta = self.locator(x).view(b * self.glimpses, 2, 3)
+        grid = F.affine_grid(theta, [b * self.glimpses, c, self.side, self.side],
+                             align_corners=False)  # (b G, k, k, 2)
+        grid = grid.view(b, self.glimpses * self.side, self.side, 2)  # all glimpses in one grid
+        return self.classify(F.grid_sample(x, grid, align_corners=False))  # from (b, C, G k, k)
+
+
+class ConvClassifier(ImageClassifier):
+    """Baseline: a :class:`ConvNet` reading the whole image at full resolution (about the
+    glimpse model's parameter count: its locator is the same network)."""
+
+    def __init__(self, in_shape: Sequence[int], classes: int = 10, hidden: int = 64) -> None:
+        super().__init__(in_shape)
+        self.net = ConvNet(self.in_shape[0], classes, hidden=hidden)
+
+    def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self.net(x)
+
+
+class MLPClassifier(ImageClassifier):
+    """Baseline: the glimpse model's classifier on every pixel instead of G C k k of them."""
+
+    def __init__(self, in_shape: Sequence[int], classes: int = 10, hidden: int = 64) -> None:
+        super().__init__(in_shape)
+        self.classify = mlp(math.prod(self.in_shape), hidden, classes)
+
+    def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self.classify(x)

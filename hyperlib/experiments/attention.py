@@ -1,0 +1,292 @@
+"""Sparse attention for image classification: glimpse hyperlayers against baselines.
+
+    python -m hyperlib.experiments.attention [--scale smoke|classroom|paper]
+        [--datasets mnist translated60 cluttered60 cluttered100] [--models glimpse stn cnn mlp]
+        [--iterations N] [--batch B] [--lr LR] [--seeds 0 1 2] [--device cpu]
+        [--out runs/attention]
+
+Task (DESIGN.md, section 2.3). Classify MNIST digits in four image sets, all built offline
+from MNIST by ``hyperlib.data.ClutteredMNIST`` (the clutter of each split comes from that
+split's images only, drawn once from a fixed seed): ``mnist`` (28 x 28), ``translated60``
+(the digit at a random place on 60 x 60), ``cluttered60`` (and 4 random 8 x 8 pieces of other
+digits) and ``cluttered100`` (100 x 100, 8 pieces). Models, trained on the same data with
+the same budget (Adam, cross-entropy on logits):
+
+* ``glimpse`` the paper's: a CNN hypernetwork on a 28 x 28 copy of the image places G = 4
+              glimpses of k x k = 3 x 3 points (sparse hyperlayer, g = l = 8, region 8,
+              values 1); an MLP classifies the G k k values. Evaluation reads 36 pixels.
+* ``stn``     the same with the glimpses read by a spatial transformer (bilinear sampling).
+* ``cnn``     a CNN of about the same parameter count on the full image.
+* ``mlp``     the glimpse model's classifier on every pixel.
+
+Every run trains on 55,000 training images, keeps the checkpoint with the lowest error on the
+5,000 validation images (the rest of the official training set), and reports the error on
+the official test images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from hyperlib.attention import (
+    ConvClassifier,
+    GlimpseClassifier,
+    ImageClassifier,
+    MLPClassifier,
+    SpatialTransformer,
+)
+from hyperlib.data import CLUTTER, ClutteredMNIST
+from hyperlib.experiments import results
+
+DATASETS = {"mnist": {"canvas": 28, "distractors": 0}, **CLUTTER}
+MODELS = ("glimpse", "stn", "cnn", "mlp")
+DATA_SEEDS = {"train": 0, "val": 1, "test": 2}  # each split's clutter, drawn once
+# Published test errors (%): Mnih et al. 2014 (RAM and their convnets), Gregor et al. 2015 (DRAW)
+PUBLISHED = {
+    "mnist": {"RAM, 6 glimpses": 1.12},
+    "translated60": {"convnet": 1.62, "RAM, 8 glimpses": 1.20},
+    "cluttered60": {"2-layer convnet": 8.09, "RAM, 4 glimpses": 4.96, "RAM, 6 glimpses": 4.08,
+                    "RAM, 8 glimpses": 4.04},
+    "cluttered100": {"DRAW": 3.36},
+}
+SCALES = {  # datasets, iterations, batch, evaluations, validation and test images, seeds
+    "smoke": {"datasets": ("mnist",), "iterations": 20, "batch": 16, "eval_every": 10,
+              "val": 64, "test": 128, "seeds": (0,)},
+    "classroom": {"datasets": ("mnist",), "iterations": 3000, "batch": 64, "eval_every": 500,
+                  "val": 1000, "test": 10_000, "seeds": (0,)},
+    "paper": {"datasets": tuple(DATASETS), "iterations": 50_000, "batch": 64,
+              "eval_every": 2500, "val": 5000, "test": 10_000, "seeds": (0, 1, 2)},
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One training run of one model on one image set."""
+
+    dataset: str
+    model: str
+    iterations: int = 3000
+    batch: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    eval_every: int = 500
+    val_size: int = 1000
+    test_size: int = 10_000
+    glimpses: int = 4  # glimpse, stn
+    k: int = 3  # glimpse, stn
+    hidden: int = 64
+    g: int = 8  # glimpse
+    l: int = 8  # noqa: E741 (the paper's name)
+    region: int = 8  # glimpse
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        sizes = (self.iterations, self.batch, self.eval_every, self.val_size, self.test_size)
+        if min(sizes) < 1:
+            raise ValueError(f"iterations, batch, eval_every, val_size, test_size must be >= 1: "
+                             f"{self}")
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the image set."""
+        side = DATASETS[self.dataset]["canvas"]
+        return (1, side, side)
+
+
+def build(cfg: Config) -> ImageClassifier:
+    """The run's model (parameters from the global RNG: seed it first)."""
+    shape, hidden = cfg.in_shape, cfg.hidden
+    if cfg.model == "glimpse":
+        return GlimpseClassifier(shape, 10, cfg.glimpses, cfg.k, hidden, g=cfg.g, l=cfg.l,
+                                 region=cfg.region)
+    if cfg.model == "stn":
+        return SpatialTransformer(shape, 10, cfg.glimpses, cfg.k, hidden)
+    return (ConvClassifier if cfg.model == "cnn" else MLPClassifier)(shape, 10, hidden)
+
+
+def images(dataset: str, split: str) -> ClutteredMNIST:
+    """The images of one set and split (train, val or test), fixed by DATA_SEEDS."""
+    return ClutteredMNIST(split, seed=DATA_SEEDS[split], **DATASETS[dataset])
+
+
+def _batches(n: int, batch: int, generator: torch.Generator) -> Iterator[Tensor]:
+    """Row indices (batch,) forever: shuffled passes over range(n)."""
+    while True:
+        yield from torch.randperm(n, generator=generator).split(batch)
+
+
+@torch.no_grad()
+def error(model: ImageClassifier, data: ClutteredMNIST, size: int, batch: int = 500) -> float:
+    """Error rate of the evaluation-mode model on the first ``size`` items of ``data``."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    wrong = 0
+    for rows in torch.arange(min(size, len(data))).split(batch):
+        x, y = data[rows]
+        wrong += (model(x.to(device)).argmax(1) != y.to(device)).sum().item()
+    model.train(was_training)
+    return wrong / min(size, len(data))
+
+
+def train(
+    cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None
+) -> tuple[ImageClassifier, dict]:
+    """Train one run; returns the selected model (in eval mode) and the run's record: config,
+    parameter count, curves (training loss, validation error), best step, test error, time.
+
+    The checkpoint with the lowest validation error (the first, on ties) is kept; the test
+    images are used once, at the end.
+    """
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    model = build(cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    data, val = images(cfg.dataset, "train"), images(cfg.dataset, "val")
+    order = _batches(len(data), cfg.batch, torch.Generator().manual_seed(cfg.seed))
+    noise = torch.Generator(device).manual_seed(cfg.seed)  # the glimpses' samples
+    steps, losses, val_error, running = [], [], [], []
+    best, best_step, best_state = float("inf"), 0, None
+    start = time.perf_counter()
+    for step in range(1, cfg.iterations + 1):
+        x, y = data[next(order)]
+        loss = F.cross_entropy(model(x.to(device), noise), y.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running.append(loss.item())
+        if step % cfg.eval_every == 0 or step == cfg.iterations:
+            steps.append(step)
+            losses.append(float(np.mean(running)))
+            val_error.append(error(model, val, cfg.val_size))
+            running = []
+            if val_error[-1] < best:
+                best, best_step = val_error[-1], step
+                best_state = copy.deepcopy(model.state_dict())
+        if progress is not None:
+            progress.update()
+    model.load_state_dict(best_state)
+    test = error(model, images(cfg.dataset, "test"), cfg.test_size)
+    return model.eval(), {
+        **asdict(cfg), "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": steps, "loss": losses, "val_error": val_error, "best_step": best_step,
+        "test_error": test, "wall_s": round(time.perf_counter() - start, 1),
+    }
+
+
+def experiment(
+    datasets: list[str], models: list[str], seeds: list[int], *, device: str = "cpu",
+    scale: str = "custom", **options,
+) -> dict:
+    """Every image set, model and seed; returns the results file's contents. ``options`` go
+    to :class:`Config` (iterations, batch, lr, eval_every, ...)."""
+    configs = [Config(dataset, model, seed=seed, **options)
+               for dataset in datasets for model in models for seed in seeds]
+    runs = []
+    with tqdm(total=sum(c.iterations for c in configs), desc="attention", unit="step",
+              mininterval=1.0) as progress:
+        for cfg in configs:
+            progress.set_postfix(data=cfg.dataset, model=cfg.model, seed=cfg.seed)
+            runs.append(train(cfg, device, progress)[1])
+    return {
+        "experiment": "attention", "scale": scale,
+        "task": __doc__.split("Task (")[1].split("\n\nEvery run")[0],
+        "machine": results.machine(device), "runs": runs,
+    }
+
+
+def summary(record: dict) -> dict:
+    """{(dataset, model): (mean, std, seeds)} of the test error in %."""
+    table: dict = {}
+    for run in record["runs"]:
+        table.setdefault((run["dataset"], run["model"]), []).append(100 * run["test_error"])
+    return {key: (float(np.mean(e)), float(np.std(e)), len(e)) for key, e in table.items()}
+
+
+def table(record: dict) -> str:
+    """Test error (%) per image set (rows) and model (columns), mean ± std over seeds, with the
+    published figures for the same set beside them."""
+    stats = summary(record)
+    datasets = [d for d in DATASETS if any(d == data for data, _ in stats)]
+    models = [m for m in MODELS if any(m == model for _, model in stats)]
+    head = f"{'images':<13}| " + " | ".join(f"{m:^13}" for m in models) + " | published"
+    lines = [head, "-" * len(head)]
+    for dataset in datasets:
+        cells = [f"{stats[(dataset, m)][0]:.2f}±{stats[(dataset, m)][1]:.2f}".center(13)
+                 if (dataset, m) in stats else f"{'-':^13}" for m in models]
+        anchors = ", ".join(f"{name} {value:.2f}" for name, value in PUBLISHED[dataset].items())
+        lines.append(f"{dataset:<13}| " + " | ".join(cells) + f" | {anchors}")
+    seeds = sorted({n for _, _, n in stats.values()})
+    lines.append(f"test error % (mean ± std over {'/'.join(map(str, seeds))} seeds)")
+    return "\n".join(lines)
+
+
+def plot(record: dict) -> plt.Figure:
+    """Validation error against steps, one panel per image set and one line per model (mean
+    over seeds), published test errors as dotted lines."""
+    datasets = [d for d in DATASETS if any(r["dataset"] == d for r in record["runs"])]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.4), squeeze=False)
+    for dataset, ax in zip(datasets, axes[0], strict=True):
+        for model in MODELS:
+            runs = [r for r in record["runs"] if (r["dataset"], r["model"]) == (dataset, model)]
+            if runs:
+                curve = 100 * np.mean([r["val_error"] for r in runs], axis=0)
+                ax.plot(runs[0]["steps"], curve, marker=".", label=model)
+        for name, value in PUBLISHED[dataset].items():
+            ax.axhline(value, ls=":", lw=0.8, color="grey")
+            ax.annotate(name, (0, value), xycoords=("axes fraction", "data"), fontsize=6,
+                        color="grey")
+        ax.set(title=dataset, xlabel="step", ylabel="validation error %", yscale="log")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=list(SCALES), default="classroom")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS),
+                        help="default: the scale's")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--iterations", type=int, help="default: the scale's")
+    parser.add_argument("--batch", type=int, help="default: the scale's")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
+    parser.add_argument("--seeds", type=int, nargs="+", help="default: the scale's")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default="runs/attention", help="folder for JSON and figure")
+    args = parser.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
+    preset = SCALES[args.scale]
+    datasets = args.datasets or list(preset["datasets"])
+    record = experiment(
+        datasets, args.models, args.seeds or list(preset["seeds"]), device=args.device,
+        scale=args.scale, iterations=args.iterations or preset["iterations"],
+        batch=args.batch or preset["batch"], lr=args.lr, eval_every=preset["eval_every"],
+        val_size=preset["val"], test_size=preset["test"],
+    )
+    name = f"{args.scale}-{'-'.join(datasets)}"
+    name += "-" + "-".join(args.models) if set(args.models) != set(MODELS) else ""
+    name += f"-it{args.iterations}" if args.iterations else ""
+    print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
+    plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
+    print(f"-> {Path(args.out) / f'{name}.png'}")
+
+
+if __name__ == "__main__":
+    main()

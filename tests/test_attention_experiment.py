@@ -1,0 +1,104 @@
+"""The attention experiment (hyperlib.experiments.attention): runs, selection, tables, command."""
+
+import json
+
+import matplotlib
+import pytest
+import torch
+
+from hyperlib.attention import GlimpseClassifier, MLPClassifier
+from hyperlib.experiments import attention
+from hyperlib.experiments.attention import DATASETS, Config, build, error, images
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_image_sets_have_their_sizes_and_are_fixed(dataset):
+    side = DATASETS[dataset]["canvas"]
+    x = images(dataset, "test")[:3][0]
+    assert x.shape == (3, 1, side, side) and Config(dataset, "mlp").in_shape == (1, side, side)
+    assert x.equal(images(dataset, "test")[:3][0]) and 0 <= x.min() and x.max() <= 1
+    assert len(images(dataset, "val")) == 5000 and len(images(dataset, "train")) == 55_000
+
+
+def test_build_makes_each_model_for_the_image_size():
+    model = build(Config("cluttered60", "glimpse", k=2, glimpses=3))
+    assert isinstance(model, GlimpseClassifier) and model.glimpse.out_shape == (3, 1, 2, 2)
+    assert isinstance(build(Config("mnist", "mlp")), MLPClassifier)
+    assert {type(build(Config("mnist", m))).__name__ for m in attention.MODELS} == {
+        "GlimpseClassifier", "SpatialTransformer", "ConvClassifier", "MLPClassifier"}
+
+
+def test_a_run_selects_the_best_validation_checkpoint_and_tests_it():
+    cfg = Config("mnist", "glimpse", iterations=9, batch=16, eval_every=3, val_size=96,
+                 test_size=64)
+    model, run = attention.train(cfg)
+    assert not model.training and run["steps"] == [3, 6, 9] and len(run["loss"]) == 3
+    best = run["val_error"].index(min(run["val_error"]))  # the first of equal errors
+    assert run["best_step"] == run["steps"][best]
+    assert error(model, images("mnist", "val"), 96) == run["val_error"][best]
+    assert error(model, images("mnist", "test"), 64) == run["test_error"]
+    assert run["parameters"] == sum(p.numel() for p in model.parameters())
+
+
+def test_error_counts_wrong_labels():
+    class Constant(MLPClassifier):  # always says 7
+        def logits(self, x, generator):
+            return torch.nn.functional.one_hot(torch.full((len(x),), 7), 10).float()
+
+    data = images("mnist", "test")
+    labels = data[:300][1]
+    assert error(Constant((1, 28, 28)), data, 300, batch=128) == (labels != 7).float().mean()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [({"dataset": "cifar"}, "dataset"), ({"model": "ram"}, "model"),
+     ({"iterations": 0}, "iterations"), ({"batch": 0}, "batch")],
+)
+def test_bad_config_is_refused(options, match):
+    with pytest.raises(ValueError, match=match):
+        Config(**{"dataset": "mnist", "model": "glimpse", **options})
+
+
+def test_table_gives_mean_and_spread_beside_the_published_errors():
+    runs = [{"dataset": "cluttered60", "model": "glimpse", "test_error": e} for e in (0.04, 0.06)]
+    runs.append({"dataset": "mnist", "model": "cnn", "test_error": 0.01})
+    record = {"runs": runs}
+    assert attention.summary(record)[("cluttered60", "glimpse")] == pytest.approx((5.0, 1.0, 2))
+    text = attention.table(record)
+    assert "5.00±1.00" in text and "1.00±0.00" in text
+    assert "2-layer convnet 8.09" in text and "RAM, 6 glimpses 1.12" in text
+    assert text.index("mnist") < text.index("cluttered60")  # rows in the order of DATASETS
+
+
+def test_command_writes_results_and_figure(tmp_path, capsys):
+    attention.main(["--scale", "smoke", "--models", "glimpse", "mlp", "--seeds", "0", "1",
+                    "--iterations", "4", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "smoke-mnist-glimpse-mlp-it4.json").read_text())
+    assert record["experiment"] == "attention" and record["scale"] == "smoke"
+    assert record["machine"]["device"] == "cpu" and "torch" in record["machine"]
+    assert [(r["model"], r["seed"], r["iterations"]) for r in record["runs"]] == [
+        ("glimpse", 0, 4), ("glimpse", 1, 4), ("mlp", 0, 4), ("mlp", 1, 4)]
+    assert all(0 <= r["test_error"] <= 1 and r["wall_s"] >= 0 for r in record["runs"])
+    assert "RAM, 6 glimpses 1.12" in capsys.readouterr().out
+    assert (tmp_path / "smoke-mnist-glimpse-mlp-it4.png").stat().st_size > 10_000
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        attention.main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--datasets", "--models", "--seeds", "--iterations", "--batch", "--lr",
+                   "--device", "--out", "--scale"):
+        assert option in text
