@@ -280,7 +280,7 @@ def experiment(
             runs.append(train(cfg, device, progress)[1])
     return {
         "experiment": "sort", "protocol": protocol, "scale": scale,
-        "task": __doc__.split("Task (")[1].split("\n\nMetrics")[0],
+        "task": __doc__[__doc__.index("Task ("):__doc__.index("\n\nMetrics")],
         "machine": results.machine(device), "runs": runs,
     }
 
