@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hyperlib import sampling
-from hyperlib.layers import HyperLayer, _check_input
+from hyperlib.layers import HyperLayer, check_input
 
 VIEW = 28  # the locator reads images averaged down to VIEW x VIEW (when they are larger)
 
@@ -169,7 +169,7 @@ class GlimpseLayer(HyperLayer):
         )
 
     def _check(self, x: Tensor) -> None:
-        _check_input(x, self.in_shape, self.template.device)
+        check_input(x, self.in_shape, self.template.device)
         if x.dtype != self.raw_points.dtype:
             raise TypeError(f"x is {x.dtype} but the layer is {self.raw_points.dtype}: .to(x)")
 
@@ -221,7 +221,7 @@ class ImageClassifier(nn.Module):
         """Logits (b, classes) for images x (b, C, H, W); ``generator`` feeds the random
         numbers of models that sample in training (the glimpse model)."""
         parameter = next(self.parameters())
-        _check_input(x, self.in_shape, parameter.device)
+        check_input(x, self.in_shape, parameter.device)
         if x.dtype != parameter.dtype:
             raise TypeError(f"x is {x.dtype} but the model is {parameter.dtype}: use .to(x)")
         return self.logits(x, generator)

@@ -50,7 +50,8 @@ def _shape(shape: Sequence[int], name: str) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _check_input(x: Tensor, in_shape: tuple[int, ...], device: torch.device) -> None:
+def check_input(x: Tensor, in_shape: tuple[int, ...], device: torch.device) -> None:
+    """Refuse, with a clear message, anything but a float tensor x (b, *in_shape) on device."""
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -148,7 +149,7 @@ class HyperLayer(nn.Module):
     def tuples(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The continuous tuples for input x: means (.., k, r), sigmas (.., k, r), values (.., k),
         where .. is (b,) for an adaptive layer and () for a shared one."""
-        _check_input(x, self.in_shape, self.template.device)
+        check_input(x, self.in_shape, self.template.device)
         raw_means, raw_sigmas, values = self.hyper(x)
         self._check_raw(raw_means, raw_sigmas, values, x)
         means = sampling.transform_means(raw_means, self.size)
