@@ -12,15 +12,6 @@ from hyperlib.experiments.identity import Config, ReinforceLayer, evaluate, is_i
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Models this small gain nothing from threads, and a busy pool can stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _diagonal(layer, n, shift=0):
     """Put every tuple of the layer on (i, i + shift mod n): 0 is the identity."""
     rows = torch.arange(n, dtype=torch.float64)

@@ -22,15 +22,6 @@ from hyperlib.sort import (
 FEW = settings(max_examples=25, deadline=None)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Lists this small gain nothing from threads, and a busy pool can stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _argsorted(items, keys):
     """The reference: items and keys gathered by a stable argsort of the keys."""
     order = keys.argsort(dim=1, stable=True)  # (b, s)

@@ -12,14 +12,6 @@ from hyperlib.experiments.sort import METHODS, Config, Method, accuracy, neurals
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _hard(keys):
     return sort.permutation(keys.argsort(dim=1), keys.dtype)  # (b, s, s)
 
