@@ -18,14 +18,6 @@ from hyperlib.contract import contract
 MODELS = (GlimpseClassifier, SpatialTransformer, ConvClassifier, MLPClassifier)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Constant(nn.Module):
     """A locator that ignores the image: the same raw box numbers (4 G,) for every image."""
 

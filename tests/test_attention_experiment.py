@@ -13,14 +13,6 @@ from hyperlib.experiments.attention import DATASETS, Config, build, error, image
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("dataset", list(DATASETS))
 def test_image_sets_have_their_sizes_and_are_fixed(dataset):
     side = DATASETS[dataset]["canvas"]
@@ -102,3 +94,37 @@ def test_help_lists_the_options(capsys):
     for option in ("--datasets", "--models", "--seeds", "--iterations", "--batch", "--lr",
                    "--device", "--out", "--scale"):
         assert option in text
+
+
+def test_records_of_one_scale_combine_and_of_two_do_not():
+    def run(dataset, model, seed, error):
+        return {"dataset": dataset, "model": model, "seed": seed, "test_error": error}
+
+    a = {"scale": "classroom", "machine": {"device": "cpu"},
+         "runs": [run("mnist", "glimpse", 0, 0.05), run("mnist", "cnn", 0, 0.02)]}
+    b = {"scale": "classroom", "machine": {"device": "cuda"},
+         "runs": [run("cluttered60", "glimpse", 0, 0.1), run("mnist", "cnn", 0, 0.03)]}
+    both = attention.combine([a, b])
+    assert [(r["dataset"], r["model"], r["test_error"]) for r in both["runs"]] == [
+        ("mnist", "glimpse", 0.05), ("mnist", "cnn", 0.03), ("cluttered60", "glimpse", 0.1)]
+    assert both["machines"] == [{"device": "cpu"}, {"device": "cuda"}]
+    assert both["machine"] == {"device": "cpu"} and both["scale"] == "classroom"
+    with pytest.raises(ValueError, match="scales"):
+        attention.combine([a, {**b, "scale": "paper"}])
+
+
+def test_train_takes_a_model_of_ones_own():
+    class Boxes(GlimpseClassifier):  # a control: the classifier reads only the boxes
+        def __init__(self):
+            super().__init__((1, 28, 28))
+            self.classify = torch.nn.Linear(16, 10)
+
+        def logits(self, x, generator):
+            return self.classify(self.glimpse.boxes(x).flatten(1))
+
+    cfg = Config("mnist", "glimpse", iterations=4, batch=8, eval_every=2, val_size=32,
+                 test_size=32)
+    mine = Boxes()
+    model, run = attention.train(cfg, model=mine)
+    assert model is mine and not model.training and run["steps"] == [2, 4]
+    assert run["parameters"] == sum(p.numel() for p in mine.parameters())

@@ -121,3 +121,5 @@ def test_records_of_one_protocol_combine_and_of_two_do_not():
     assert len(both["machines"]) == 2
     with pytest.raises(ValueError, match="different protocols"):
         sort.combine([a, {**b, "protocol": "neuralsort"}])
+    with pytest.raises(ValueError, match="no results"):
+        sort.combine([])

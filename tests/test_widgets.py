@@ -119,3 +119,65 @@ def test_quicksort_steps_end_in_the_sort_layers_soft_permutation():
     layer = SortLayer(8, certainty=2.0, candidates=5).train()
     soft, _ = layer(eye, keys.unsqueeze(0), torch.Generator().manual_seed(3))
     torch.testing.assert_close(steps[-1]["mix"], soft[0])
+
+
+def _glimpse_model_and_data(count=12):
+    import torch
+
+    from hyperlib.attention import GlimpseClassifier
+
+    torch.manual_seed(0)
+    data = [torch.rand(count, 1, 28, 28, generator=torch.Generator().manual_seed(0)),
+            torch.arange(count) % 10]
+    return GlimpseClassifier((1, 28, 28), glimpses=2, k=3), data
+
+
+class _Data:  # data[rows] -> (images, labels), as ClutteredMNIST
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, rows):
+        return self.x[rows], self.y[rows]
+
+
+def test_read_pixels_are_the_glimpse_layers_evaluation_output():
+    model, (x, _) = _glimpse_model_and_data()
+    layer = model.glimpse.eval()
+    seen = layer.look(x)
+    out = layer(x)  # (b, G, C, k, k), values 1
+    for i in (0, 5):
+        assert widgets.read_pixels(x[i], seen, i).equal(out[i])
+
+
+def test_glimpse_drawings_draw_on_a_given_figure():
+    import torch
+
+    model, (x, _) = _glimpse_model_and_data()
+    seen = model.glimpse.look(x, torch.Generator().manual_seed(0))
+    fig = Figure()
+    widgets.draw_look(fig, x[3], seen, 3, label=3, predicted=4)
+    assert len(fig.axes) == 2 + 2  # eval, train, one tile per glimpse
+    ax = Figure().subplots()
+    widgets.draw_glimpses(ax, x[3], seen, 3, samples=True)
+    assert len(ax.patches) == 2 and ax.collections  # two boxes, samples
+
+
+def test_glimpse_browser_shows_each_group_and_image():
+    model, (x, y) = _glimpse_model_and_data()
+    box = widgets.glimpse_browser(model, _Data(x, y), count=10)
+    (show, image), picture = _parts(box)
+    assert [value for _, value in show.options] == ["all", "correct", "wrong"]
+    assert image.max == 9 and bytes(picture.value).startswith(b"\x89PNG")
+    counts = {value: int(label.split("(")[1][:-1]) for label, value in show.options}
+    assert counts["all"] == 10 == counts["correct"] + counts["wrong"]
+    for group in ("wrong", "correct", "all"):
+        before = bytes(picture.value)
+        show.value = group
+        assert image.max == max(counts[group] - 1, 0)
+        assert bytes(picture.value).startswith(b"\x89PNG") and bytes(picture.value) != before
+    before = bytes(picture.value)
+    image.value = image.max
+    assert bytes(picture.value) != before

@@ -145,17 +145,20 @@ def error(model: ImageClassifier, data: ClutteredMNIST, size: int, batch: int = 
 
 
 def train(
-    cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None
+    cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None,
+    model: ImageClassifier | None = None,
 ) -> tuple[ImageClassifier, dict]:
     """Train one run; returns the selected model (in eval mode) and the run's record: config,
     parameter count, curves (training loss, validation error), best step, test error, time.
 
     The checkpoint with the lowest validation error (the first, on ties) is kept; the test
-    images are used once, at the end.
+    images are used once, at the end. ``model`` trains a model of your own (a control)
+    instead of ``build(cfg)``, with the config's data, budget and seeds; the record's
+    ``model`` field still names ``cfg.model``.
     """
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
-    model = build(cfg).to(device)
+    model = (build(cfg) if model is None else model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     data, val = images(cfg.dataset, "train"), images(cfg.dataset, "val")
     order = _batches(len(data), cfg.batch, torch.Generator().manual_seed(cfg.seed))
@@ -208,6 +211,12 @@ def experiment(
         "task": __doc__.split("Task (")[1].split("\n\nEvery run")[0],
         "machine": results.machine(device), "runs": runs,
     }
+
+
+def combine(records: list[dict]) -> dict:
+    """One record from several results files of one scale (e.g. image sets run apart): a run of
+    a later file replaces one of an earlier file with the same image set, model and seed."""
+    return results.combine(records, ("dataset", "model", "seed"), "scale")
 
 
 def summary(record: dict) -> dict:

@@ -60,6 +60,21 @@ def load(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def combine(records: list[dict], key: tuple[str, ...], same: str) -> dict:
+    """One record from several results files (e.g. parts of an experiment run apart, and
+    reruns): their runs together, where a run of a later file replaces the run of an earlier
+    file with the same ``key`` fields (e.g. size, method, seed). Every record must agree on the
+    field ``same`` (e.g. the protocol); ``machine`` comes from the first, ``machines`` lists all."""
+    if not records:
+        raise ValueError("no results to combine")
+    values = {record[same] for record in records}
+    if len(values) != 1:
+        raise ValueError(f"cannot combine results of different {same}s: {sorted(values)}")
+    runs = {tuple(r[field] for field in key): r for record in records for r in record["runs"]}
+    return {**records[0], "runs": list(runs.values()),
+            "machines": [record["machine"] for record in records]}
+
+
 def stored(experiment: str) -> Path:
     """The folder of an experiment's stored results in the repository: data/results/<name>."""
     return data_root() / "results" / experiment

@@ -286,16 +286,9 @@ def experiment(
 
 
 def combine(records: list[dict]) -> dict:
-    """One record from several results files of the same protocol (e.g. sizes run apart):
-    their runs together, where a run of a later file replaces one of an earlier file with the
-    same size, method and seed (a rerun); ``machine`` and ``scale`` from the first, all
-    machines listed."""
-    protocols = {record["protocol"] for record in records}
-    if len(protocols) != 1:
-        raise ValueError(f"cannot combine results of different protocols: {sorted(protocols)}")
-    runs = {(r["size"], r["method"], r["seed"]): r for record in records for r in record["runs"]}
-    return {**records[0], "runs": list(runs.values()),
-            "machines": [record["machine"] for record in records]}
+    """One record from several results files of one protocol (e.g. sizes run apart): a run of a
+    later file replaces one of an earlier file with the same size, method and seed (a rerun)."""
+    return results.combine(records, ("size", "method", "seed"), "protocol")
 
 
 def summary(record: dict) -> dict:
