@@ -76,14 +76,14 @@ def test_table_gives_mean_and_spread_beside_the_published_errors():
 def test_command_writes_results_and_figure(tmp_path, capsys):
     attention.main(["--scale", "smoke", "--models", "glimpse", "mlp", "--seeds", "0", "1",
                     "--iterations", "4", "--out", str(tmp_path)])
-    record = json.loads((tmp_path / "smoke-mnist-glimpse-mlp-it4.json").read_text())
+    record = json.loads((tmp_path / "smoke-mnist-glimpse-mlp-it4-seeds0-1.json").read_text())
     assert record["experiment"] == "attention" and record["scale"] == "smoke"
     assert record["machine"]["device"] == "cpu" and "torch" in record["machine"]
     assert [(r["model"], r["seed"], r["iterations"]) for r in record["runs"]] == [
         ("glimpse", 0, 4), ("glimpse", 1, 4), ("mlp", 0, 4), ("mlp", 1, 4)]
     assert all(0 <= r["test_error"] <= 1 and r["wall_s"] >= 0 for r in record["runs"])
     assert "RAM, 6 glimpses 1.12" in capsys.readouterr().out
-    assert (tmp_path / "smoke-mnist-glimpse-mlp-it4.png").stat().st_size > 10_000
+    assert (tmp_path / "smoke-mnist-glimpse-mlp-it4-seeds0-1.png").stat().st_size > 10_000
 
 
 def test_help_lists_the_options(capsys):

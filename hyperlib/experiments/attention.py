@@ -292,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{args.scale}-{'-'.join(datasets)}"
     name += "-" + "-".join(args.models) if set(args.models) != set(MODELS) else ""
     name += f"-it{args.iterations}" if args.iterations else ""
+    name += "-seeds" + "-".join(map(str, args.seeds)) if args.seeds else ""  # runs apart
     print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
     plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
     print(f"-> {Path(args.out) / f'{name}.png'}")
