@@ -208,7 +208,7 @@ def experiment(
             runs.append(train(cfg, device, progress)[1])
     return {
         "experiment": "attention", "scale": scale,
-        "task": __doc__.split("Task (")[1].split("\n\nEvery run")[0],
+        "task": __doc__[__doc__.index("Task ("):__doc__.index("\n\nEvery run")],
         "machine": results.machine(device), "runs": runs,
     }
 
