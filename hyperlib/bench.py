@@ -37,7 +37,7 @@ from torch import nn
 from tqdm import tqdm
 
 import hyperlib
-from hyperlib.experiments.results import device_name
+from hyperlib.experiments.results import check_device, device_name
 from hyperlib.layers import SparseLayer
 
 SIZES = (64, 256, 1024, 4096, 16384, 65536)
@@ -184,8 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         kind, n = args.worker
         print(json.dumps(measure(kind, int(n), args.device, args.warmup, args.steps, args.budget)))
         return
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device here")
+    check_device(parser, args.device)
     load = os.getloadavg()[0]  # other work on the machine slows every figure down
     rows = run(args)
     name = device_name(args.device)

@@ -136,12 +136,11 @@ def error(model: ImageClassifier, data: ClutteredMNIST, size: int, batch: int = 
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    wrong = 0
-    for rows in torch.arange(min(size, len(data))).split(batch):
-        x, y = data[rows]
-        wrong += (model(x.to(device)).argmax(1) != y.to(device)).sum().item()
+    rows = torch.arange(min(size, len(data)))
+    wrong = sum((model(x.to(device)).argmax(1) != y.to(device)).sum()
+                for x, y in (data[chunk] for chunk in rows.split(batch)))
     model.train(was_training)
-    return wrong / min(size, len(data))
+    return wrong.item() / len(rows)
 
 
 def train(
@@ -172,10 +171,10 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        running.append(loss.item())
+        running.append(loss.detach())  # no host sync per step; averaged at each evaluation
         if step % cfg.eval_every == 0 or step == cfg.iterations:
             steps.append(step)
-            losses.append(float(np.mean(running)))
+            losses.append(torch.stack(running).mean().item())
             val_error.append(error(model, val, cfg.val_size))
             running = []
             if val_error[-1] < best:
@@ -279,8 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="runs/attention", help="folder for JSON and figure")
     args = parser.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device here")
+    results.check_device(parser, args.device)
     preset = SCALES[args.scale]
     datasets = args.datasets or list(preset["datasets"])
     record = experiment(

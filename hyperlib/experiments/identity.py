@@ -324,8 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="runs/identity", help="folder for JSON and figure")
     args = parser.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device here")
+    results.check_device(parser, args.device)
     preset = SCALES[args.scale]
     sizes, seeds = args.sizes or preset["sizes"], args.seeds or preset["seeds"]
     iterations = args.iterations or preset["iterations"]

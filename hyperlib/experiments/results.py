@@ -7,6 +7,7 @@ date) and each run holds its own seed, curves, final metrics and wall time.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import platform
@@ -29,6 +30,12 @@ def device_name(device: torch.device | str) -> str:
             return next(models).strip()
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
+
+
+def check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """Refuse a command's ``--device cuda...`` on a machine without CUDA, as a usage error."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
 
 
 def machine(device: torch.device | str) -> dict:

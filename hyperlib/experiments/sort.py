@@ -240,11 +240,11 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        running.append(loss.item())
+        running.append(loss.detach())  # no host sync per step; averaged at each evaluation
         if step % cfg.eval_every == 0 or step == cfg.iterations:
             exact = accuracy(model.scorer, val)["exact"]
             steps.append(step)
-            losses.append(float(np.mean(running)))
+            losses.append(torch.stack(running).mean().item())
             val_exact.append(exact)
             running = []
             if exact > best:
@@ -367,8 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="runs/sort", help="folder for JSON and figure")
     args = parser.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device here")
+    results.check_device(parser, args.device)
     preset = SCALES[args.scale]
     record = experiment(
         args.protocol, args.sizes or list(SORT_PROTOCOLS[args.protocol]["sizes"]), args.methods,
