@@ -82,13 +82,30 @@ def contract(indices: Tensor, weights: Tensor, x: Tensor, out_shape: Sequence[in
     return y.view(b, *out_shape)
 
 
+# The gathered rows of one block of entries take at most this many bytes: on a CPU they stay
+# in cache (2 MiB; measured on the project's CPU: 2-3x faster than one pass over all entries,
+# which writes and reads back the whole (n, b) array); on a GPU a block is large enough to
+# keep every kernel launch busy and bounds the extra memory of very large layers.
+BLOCK_BYTES = {"cpu": 2**21, "cuda": 2**28}
+
+
+def block_rows(device: torch.device, b: int, element_size: int) -> int:
+    """Entries per block for rows of b numbers of ``element_size`` bytes on ``device``."""
+    return max(1, BLOCK_BYTES.get(device.type, 2**28) // (b * element_size))
+
+
+def _blocks(n: int, rows: int) -> list[slice]:
+    return [slice(start, start + rows) for start in range(0, n, rows)]
+
+
 class _SharedContract(torch.autograd.Function):
     """y[:, out_j] += w_j * x[:, in_j] for one entry list shared by the batch.
 
     Works on x^T, so that every entry moves a whole contiguous row of b numbers
     (``index_select`` + ``index_add_``), and keeps the gradients contiguous too (autograd
     would hand the backward pass transposed, strided gradients, several times slower on CPU).
-    The gathered rows x^T[in] (n, b) are recomputed in the backward pass instead of stored.
+    The entries go in blocks of :func:`block_rows`, so the gathered rows (block, b) never
+    exist for all n entries at once; they are recomputed in the backward pass, not stored.
 
         dL/dw_j = <g^T[out_j], x^T[in_j]>,   dL/dx^T[i] = sum over j with in_j = i of w_j g^T[out_j]
     """
@@ -97,22 +114,27 @@ class _SharedContract(torch.autograd.Function):
     def forward(ctx, out: Tensor, inp: Tensor, w: Tensor, x: Tensor, n_out: int) -> Tensor:
         xt = x.t().contiguous()  # (N_in, b)
         ctx.save_for_backward(out, inp, w, xt)
-        rows = xt.index_select(0, inp).mul_(w.unsqueeze(1))  # (n, b)
-        yt = xt.new_zeros(n_out, xt.size(1)).index_add_(0, out, rows)  # (N_out, b)
+        yt = xt.new_zeros(n_out, xt.size(1))  # (N_out, b)
+        for part in _blocks(len(w), block_rows(x.device, x.size(0), x.element_size())):
+            rows = xt.index_select(0, inp[part]).mul_(w[part].unsqueeze(1))  # (block, b)
+            yt.index_add_(0, out[part], rows)
         return yt.t().contiguous()  # (b, N_out)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         out, inp, w, xt = ctx.saved_tensors
-        rows = grad.t().contiguous().index_select(0, out)  # (n, b): g^T[out_j]
-        grad_w = grad_x = None
-        if ctx.needs_input_grad[2]:
-            grad_w = xt.index_select(0, inp).mul_(rows).sum(1)  # (n,)
-        if ctx.needs_input_grad[3]:
-            grad_xt = torch.zeros_like(xt).index_add_(0, inp, rows.mul_(w.unsqueeze(1)))
-            grad_x = grad_xt.t()  # (b, N_in)
-        return None, None, grad_w, grad_x, None
+        gt = grad.t().contiguous()  # (N_out, b)
+        need_w, need_x = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
+        grad_w = torch.empty_like(w) if need_w else None  # (n,)
+        grad_xt = torch.zeros_like(xt) if need_x else None  # (N_in, b)
+        for part in _blocks(len(w), block_rows(gt.device, gt.size(1), gt.element_size())):
+            rows = gt.index_select(0, out[part])  # (block, b): g^T[out_j]
+            if need_w:
+                torch.sum(xt.index_select(0, inp[part]).mul_(rows), 1, out=grad_w[part])
+            if need_x:
+                grad_xt.index_add_(0, inp[part], rows.mul_(w[part].unsqueeze(1)))
+        return None, None, grad_w, None if grad_xt is None else grad_xt.t(), None
 
 
 def densify(indices: Tensor, weights: Tensor, shape: Sequence[int]) -> Tensor:

@@ -200,6 +200,8 @@ class HyperLayer(nn.Module):
 
     def _assemble(self, samples: Tensor) -> Tensor:
         """Learned columns from samples (.., k, m, r), the others from the template."""
+        if self.learn_cols == tuple(range(self.rank)):
+            return samples  # every column learned: nothing to copy
         *prefix, k, m, _ = samples.shape
         full = self.template.unsqueeze(-2).expand(*prefix, k, m, self.rank)  # (.., k, m, R)
         return full.index_copy(-1, self.learned, samples)

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hyperlib.contract import contract, contract_dense, densify
+from hyperlib.contract import BLOCK_BYTES, block_rows, contract, contract_dense, densify
 
 FEW = settings(max_examples=30, deadline=None)
 
@@ -48,6 +48,26 @@ def _check_against_dense(seed, shared, device="cpu"):
 @given(st.integers(0, 2**31 - 1), st.booleans())
 def test_fast_path_equals_dense_reference(seed, shared):
     _check_against_dense(seed, shared)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_blocks_of_entries_give_the_same_product(seed, monkeypatch):
+    """With blocks of one or two entries (block_rows), the shared contraction still equals the
+    dense reference, values and gradients; gradcheck in float64 too."""
+    monkeypatch.setitem(BLOCK_BYTES, "cpu", 16)
+    _, _, x, _, _ = _case(seed, True)
+    assert block_rows(x.device, x.size(0), x.element_size()) <= 2
+    _check_against_dense(seed, shared=True)
+    indices, weights, x, out_shape, _ = _case(seed, True)
+    inputs = (weights.requires_grad_(), x.requires_grad_())
+    assert torch.autograd.gradcheck(lambda w, v: contract(indices, w, v, out_shape), inputs)
+
+
+def test_block_rows_fit_the_device_budget():
+    cpu = torch.device("cpu")
+    assert block_rows(cpu, 64, 4) * 64 * 4 == BLOCK_BYTES["cpu"]
+    assert block_rows(cpu, 2**30, 4) == 1  # never zero entries per block
+    assert block_rows(torch.device("meta"), 1, 1) == 2**28  # other devices: one large block
 
 
 def test_densify_sums_repeated_entries_and_matches_a_loop():
