@@ -1,7 +1,7 @@
 """Benchmark: training steps of sparse hyperlayers against dense layers and ``torch.sparse``.
 
-    python -m hyperlib.bench [--tasks identity adaptive glimpse] [--device cpu|cuda]
-        [--sizes 64 256 ...] [--threads N] [--before PATH] [--json PATH]
+    python -m hyperlib.bench [--tasks identity adaptive glimpse] [--methods hyperlib dense ...]
+        [--device cpu|cuda] [--sizes 64 256 ...] [--threads N] [--before PATH] [--json PATH]
 
 One step is forward + backward + Adam step (lr 0.005) on a batch of 64, loss the mean squared
 error to a fixed target. Three tasks, each at every size n:
@@ -21,10 +21,12 @@ sparse tensor written out densely, (b, outputs, inputs), and multiplied by ``bmm
 
 Method. Every (task, method, n) runs in a fresh subprocess, so that one measurement cannot
 inherit another's memory. Time: the median of timed steps after warm-up steps (on CUDA each
-step is synchronised). Peak memory: on CPU the process's peak resident set size (``getrusage``
-``ru_maxrss``) minus the peak reached before building the model (after importing torch and
-taking two steps at n = 16, which loads the libraries that are loaded lazily), i.e. what the
-model of size n, its input batch and its steps added; on CUDA ``torch.cuda.max_memory_allocated``.
+step is synchronised). Peak memory: what building the model of size n, its batch and its steps
+added at most. On CUDA the growth of ``torch.cuda.max_memory_allocated``; on a CPU the growth of
+the process's resident set: after importing torch and taking two steps at n = 16 (which loads
+what is loaded lazily), Linux's peak (VmHWM) is reset to the current resident set (``clear_refs``)
+and read again at the end; where that is not possible, the growth of ``getrusage``'s peak, which
+misses memory that the process had already touched before.
 Bytes: what the step's product must move at least (:func:`traffic`), divided by the step time,
 against the device's memory bandwidth as measured in the same run by copying 256 MiB
 (:func:`bandwidth`). A method is skipped when its state would take more than half the
@@ -39,6 +41,7 @@ sensitive to it than a thread pool.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -206,10 +209,34 @@ def traffic(task: str, method: str, n: int, element: int = 4) -> int:
     return entries(task, n) * per_entry
 
 
-def _peak_bytes(device: torch.device) -> int:
+def _reset_peak(device: torch.device) -> int:
+    """Start measuring peak memory now; returns the baseline to subtract from :func:`_peak`."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # Linux: reset the peak resident set to the current one
+        return _status_bytes("VmRSS")
+    except OSError:
+        return _peak(device)
+
+
+def _peak(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    try:
+        return _status_bytes("VmHWM")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def _status_bytes(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024  # kB
+    raise OSError(f"no {key} in /proc/self/status")
 
 
 def _trainer(task: str, method: str, n: int, device: torch.device):
@@ -237,9 +264,9 @@ def measure(task: str, method: str, n: int, device: str, warmup: int, steps: int
     warm = _trainer(task, "hyperlib" if method == "compiled" else method, 16, device)
     warm()
     warm()  # load lazily initialised libraries before the baseline
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    baseline = _peak_bytes(device)
+    del warm
+    gc.collect()
+    baseline = _reset_peak(device)
     step = _trainer(task, method, n, device)
     times: list[float] = []
     for i in range(warmup + steps):
@@ -249,12 +276,9 @@ def measure(task: str, method: str, n: int, device: str, warmup: int, steps: int
             times.append(time.perf_counter() - start)
             if sum(times) > budget_s and len(times) >= 3:
                 break
-    peak, median = _peak_bytes(device), statistics.median(times)
-    result = {"step_s": median, "steps": len(times),
-              "bytes_per_s": traffic(task, method, n) / median}
-    if device.type == "cuda":
-        return {**result, "peak_bytes": peak}
-    return {**result, "peak_bytes": peak - baseline, "peak_rss_bytes": peak}
+    median = statistics.median(times)
+    return {"step_s": median, "steps": len(times), "peak_bytes": _peak(device) - baseline,
+            "bytes_per_s": traffic(task, method, n) / median}
 
 
 def bandwidth(device: str, megabytes: int = 256, repeats: int = 5) -> float:
@@ -282,9 +306,12 @@ def footprint(task: str, method: str, n: int) -> tuple[int, float]:
         matrices = 1 if task == "identity" else b  # one weight matrix, or one per instance
         outputs, inputs = _outputs(task, n), _inputs(task, n)
         return 4 * 4 * matrices * outputs * inputs, 6 * b * outputs * inputs
-    if method == "coo" and task != "identity":  # bmm's backward writes W's gradient densely
-        return 4 * b * _outputs(task, n) * _inputs(task, n), 0.0
-    return 4 * traffic(task, method, n), 0.0
+    if method == "coo":  # its backward writes W's gradient out densely, then masks it
+        matrices = 1 if task == "identity" else b
+        return 4 * matrices * _outputs(task, n) * _inputs(task, n), 0.0
+    # sampled entries, their weights and what autograd keeps (about 64 bytes per entry), and
+    # the batch's inputs, outputs and their gradients
+    return 64 * entries(task, n) + 4 * 4 * b * (_outputs(task, n) + _inputs(task, n)), 0.0
 
 
 def _outputs(task: str, n: int) -> int:
@@ -321,7 +348,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     here, limit = str(Path(hyperlib.__file__).parents[1]), _memory_bytes(args.device) // 2
     before = [(" before", args.before)] if args.before else []
     jobs = [(task, n, method, label, library) for task in args.tasks for n in args.sizes
-            for method in TASKS[task]
+            for method in TASKS[task] if method in (args.methods or TASKS[task])
             for label, library in (before if method in OURS else []) + [("", here)]]
     results: dict[tuple, dict] = {}
     for task, n, method, label, library in tqdm(jobs, desc=f"bench on {args.device}",
@@ -374,6 +401,8 @@ def _speedup(row: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--methods", nargs="+", choices=sorted(set(sum(TASKS.values(), ()))),
+                        help="only these methods (default: every method of each task)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
@@ -405,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"device {args.device} ({name}, {torch.get_num_threads()} threads, load {load:.1f}, "
           f"copy bandwidth {copy_bandwidth / 1e9:.1f} GB/s), torch {torch.__version__}, "
           f"hyperlib {hyperlib.__version__}")
-    memory = "CUDA allocated" if args.device.startswith("cuda") else "RSS above baseline"
+    memory = "CUDA allocated" if args.device.startswith("cuda") else "growth of the resident set"
     print(f"batch {CONFIG['batch']}; median step time, peak memory ({memory}), modelled bytes "
           f"per second as % of the copy bandwidth")
     print(table(rows, copy_bandwidth))
