@@ -87,13 +87,20 @@ def test_command_writes_results_and_figure(tmp_path, capsys):
     assert (tmp_path / "smoke-mnist-glimpse-mlp-it4-seeds0-1.png").stat().st_size > 10_000
 
 
+def test_command_takes_the_glimpse_shape(tmp_path):
+    attention.main(["--scale", "smoke", "--models", "glimpse", "--seeds", "0", "--iterations", "2",
+                    "--glimpses", "2", "--k", "4", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "smoke-mnist-glimpse-it2-glimpses2-k4-seeds0.json").read_text())
+    assert [(r["glimpses"], r["k"]) for r in record["runs"]] == [(2, 4)]
+
+
 def test_help_lists_the_options(capsys):
     with pytest.raises(SystemExit) as exit_:
         attention.main(["--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     for option in ("--datasets", "--models", "--seeds", "--iterations", "--batch", "--lr",
-                   "--device", "--out", "--scale"):
+                   "--device", "--out", "--scale", "--glimpses", "--k"):
         assert option in text
 
 

@@ -275,21 +275,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, help="default: the scale's")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the scale's")
+    parser.add_argument("--glimpses", type=int, help="glimpses per image (glimpse, stn; default 4)")
+    parser.add_argument("--k", type=int, help="points per glimpse side (glimpse, stn; default 3)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="runs/attention", help="folder for JSON and figure")
     args = parser.parse_args(argv)
     results.check_device(parser, args.device)
     preset = SCALES[args.scale]
     datasets = args.datasets or list(preset["datasets"])
+    shape = {key: value for key, value in (("glimpses", args.glimpses), ("k", args.k)) if value}
     record = experiment(
         datasets, args.models, args.seeds or list(preset["seeds"]), device=args.device,
         scale=args.scale, iterations=args.iterations or preset["iterations"],
         batch=args.batch or preset["batch"], lr=args.lr, eval_every=preset["eval_every"],
-        val_size=preset["val"], test_size=preset["test"],
+        val_size=preset["val"], test_size=preset["test"], **shape,
     )
     name = f"{args.scale}-{'-'.join(datasets)}"
     name += "-" + "-".join(args.models) if set(args.models) != set(MODELS) else ""
     name += f"-it{args.iterations}" if args.iterations else ""
+    name += "".join(f"-{key}{value}" for key, value in shape.items())
     name += "-seeds" + "-".join(map(str, args.seeds)) if args.seeds else ""  # runs apart
     print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
     plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
