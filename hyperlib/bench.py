@@ -105,6 +105,8 @@ class TorchSparse(nn.Module):
 
     def __init__(self, layer: HyperLayer, layout: str) -> None:
         super().__init__()
+        if layout not in ("coo", "csr"):
+            raise ValueError(f"layout must be coo or csr, got {layout!r}")
         self.layer, self.layout = layer, layout
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -120,6 +122,8 @@ class TorchSparse(nn.Module):
             if self.layout == "csr":
                 w = w.coalesce().to_sparse_csr()
             y = torch.sparse.mm(w, x.t()).t()  # (b, N_out)
+        elif self.layout == "csr":
+            raise ValueError("csr takes shared entries only; a per-instance layer needs coo")
         else:
             instance = torch.arange(b, device=x.device).unsqueeze(1).expand_as(rows)  # (b, E)
             where = torch.stack([instance, rows, cols]).flatten(1)  # (3, b E)

@@ -46,6 +46,14 @@ def test_torch_sparse_computes_the_layers_product(task, layout):
         torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-6)
 
 
+def test_torch_sparse_refuses_what_it_cannot_do():
+    net, x, _ = _layer_and_batch("adaptive", 16)
+    with pytest.raises(ValueError, match="coo or csr"):
+        bench.TorchSparse(net, "bsr")
+    with pytest.raises(ValueError, match="shared entries only"):
+        bench.TorchSparse(net, "csr")(x)
+
+
 def test_dense_of_the_layer_computes_the_same_product():
     net, x, _ = _layer_and_batch("adaptive", 32)
     net.eval()
