@@ -91,7 +91,8 @@ BLOCK_BYTES = {"cpu": 2**21, "cuda": 2**28}
 
 def block_rows(device: torch.device, b: int, element_size: int) -> int:
     """Entries per block for rows of b numbers of ``element_size`` bytes on ``device``."""
-    return max(1, BLOCK_BYTES.get(device.type, 2**28) // (b * element_size))
+    budget = BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"])  # other accelerators: as CUDA
+    return max(1, budget // (b * element_size))
 
 
 def _blocks(n: int, rows: int) -> list[slice]:
