@@ -243,19 +243,21 @@ def _status_bytes(key: str) -> int:
     raise OSError(f"no {key} in /proc/self/status")
 
 
-def _trainer(task: str, method: str, n: int, device: torch.device):
-    """One training step of ``method`` on ``task`` at size n, as a closure."""
+def trainer(task: str, method: str, n: int, device: torch.device):
+    """One training step of ``method`` on ``task`` at size n, as a closure returning the loss
+    (a tensor: reading it would synchronise)."""
     x, target = _batch(task, n, device)
     net = model(task, method, n).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=CONFIG["lr"])
 
-    def step() -> None:
+    def step() -> Tensor:
         loss = (net(x) - target).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        return loss.detach()
 
     return step
 
@@ -265,13 +267,13 @@ def measure(task: str, method: str, n: int, device: str, warmup: int, steps: int
     """Time one training step of ``method`` on ``task`` at size n; run in a fresh process."""
     device = torch.device(device)
     torch.manual_seed(0)
-    warm = _trainer(task, "hyperlib" if method == "compiled" else method, 16, device)
+    warm = trainer(task, "hyperlib" if method == "compiled" else method, 16, device)
     warm()
     warm()  # load lazily initialised libraries before the baseline
     del warm
     gc.collect()
     baseline = _reset_peak(device)
-    step = _trainer(task, method, n, device)
+    step = trainer(task, method, n, device)
     times: list[float] = []
     for i in range(warmup + steps):
         start = time.perf_counter()
@@ -305,17 +307,15 @@ def bandwidth(device: str, megabytes: int = 256, repeats: int = 5) -> float:
 
 def footprint(task: str, method: str, n: int) -> tuple[int, float]:
     """(bytes, flop) of one step at least, to skip what cannot fit or would take minutes."""
-    b = CONFIG["batch"]
+    b, outputs, inputs = CONFIG["batch"], _outputs(task, n), _inputs(task, n)
+    matrices = 1 if task == "identity" else b  # one weight matrix, or one per instance
     if method == "dense":
-        matrices = 1 if task == "identity" else b  # one weight matrix, or one per instance
-        outputs, inputs = _outputs(task, n), _inputs(task, n)
         return 4 * 4 * matrices * outputs * inputs, 6 * b * outputs * inputs
     if method == "coo":  # its backward writes W's gradient out densely, then masks it
-        matrices = 1 if task == "identity" else b
-        return 4 * matrices * _outputs(task, n) * _inputs(task, n), 0.0
+        return 4 * matrices * outputs * inputs, 0.0
     # sampled entries, their weights and what autograd keeps (about 64 bytes per entry), and
     # the batch's inputs, outputs and their gradients
-    return 64 * entries(task, n) + 4 * 4 * b * (_outputs(task, n) + _inputs(task, n)), 0.0
+    return 64 * entries(task, n) + 4 * 4 * b * (outputs + inputs), 0.0
 
 
 def _outputs(task: str, n: int) -> int:
