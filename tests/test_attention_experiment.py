@@ -1,6 +1,7 @@
 """The attention experiment (hyperlib.experiments.attention): runs, selection, tables, command."""
 
 import json
+import math
 
 import matplotlib
 import pytest
@@ -89,9 +90,28 @@ def test_command_writes_results_and_figure(tmp_path, capsys):
 
 def test_command_takes_the_glimpse_shape(tmp_path):
     attention.main(["--scale", "smoke", "--models", "glimpse", "--seeds", "0", "--iterations", "2",
-                    "--glimpses", "2", "--k", "4", "--out", str(tmp_path)])
-    record = json.loads((tmp_path / "smoke-mnist-glimpse-it2-glimpses2-k4-seeds0.json").read_text())
-    assert [(r["glimpses"], r["k"]) for r in record["runs"]] == [(2, 4)]
+                    "--glimpses", "2", "--k", "4", "--schedule", "cosine", "--out", str(tmp_path)])
+    name = "smoke-mnist-glimpse-it2-glimpses2-k4-cosine-seeds0.json"
+    record = json.loads((tmp_path / name).read_text())
+    assert [(r["glimpses"], r["k"], r["schedule"]) for r in record["runs"]] == [(2, 4, "cosine")]
+
+
+@pytest.mark.parametrize("name", ["constant", "cosine"])
+def test_schedule_gives_the_learning_rate_of_each_step(name):
+    cfg = Config("mnist", "glimpse", iterations=8, lr=0.01, schedule=name)
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    decay = attention.schedule(optimizer, cfg)
+    rates = []
+    for _ in range(cfg.iterations + 1):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        decay.step()
+    steps = torch.arange(cfg.iterations + 1, dtype=torch.float64)
+    cosine = (1 + torch.cos(math.pi * steps / cfg.iterations)) / 2
+    factor = cosine if name == "cosine" else torch.ones_like(steps)
+    torch.testing.assert_close(torch.tensor(rates, dtype=torch.float64), 0.01 * factor)
+    with pytest.raises(ValueError, match="schedule"):
+        Config("mnist", "glimpse", schedule="linear")
 
 
 def test_help_lists_the_options(capsys):
@@ -100,7 +120,7 @@ def test_help_lists_the_options(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     for option in ("--datasets", "--models", "--seeds", "--iterations", "--batch", "--lr",
-                   "--device", "--out", "--scale", "--glimpses", "--k"):
+                   "--device", "--out", "--scale", "--glimpses", "--k", "--schedule"):
         assert option in text
 
 

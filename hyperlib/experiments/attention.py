@@ -2,15 +2,16 @@
 
     python -m hyperlib.experiments.attention [--scale smoke|classroom|paper]
         [--datasets mnist translated60 cluttered60 cluttered100] [--models glimpse stn cnn mlp]
-        [--iterations N] [--batch B] [--lr LR] [--seeds 0 1 2] [--device cpu]
-        [--out runs/attention]
+        [--iterations N] [--batch B] [--lr LR] [--schedule constant|cosine]
+        [--glimpses G] [--k K] [--seeds 0 1 2] [--device cpu] [--out runs/attention]
 
 Task (DESIGN.md, section 2.3). Classify MNIST digits in four image sets, all built offline
 from MNIST by ``hyperlib.data.ClutteredMNIST`` (the clutter of each split comes from that
 split's images only, drawn once from a fixed seed): ``mnist`` (28 x 28), ``translated60``
 (the digit at a random place on 60 x 60), ``cluttered60`` (and 4 random 8 x 8 pieces of other
 digits) and ``cluttered100`` (100 x 100, 8 pieces). Models, trained on the same data with
-the same budget (Adam, cross-entropy on logits):
+the same budget (Adam, cross-entropy on logits; the learning rate constant, as in the paper, or
+decayed to zero along a cosine, ``--schedule cosine``):
 
 * ``glimpse`` the paper's: a CNN hypernetwork on a 28 x 28 copy of the image places G = 4
               glimpses of k x k = 3 x 3 points (sparse hyperlayer, g = l = 8, region 8,
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -38,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from hyperlib.attention import (
@@ -52,6 +55,7 @@ from hyperlib.experiments import results
 
 DATASETS = {"mnist": {"canvas": 28, "distractors": 0}, **CLUTTER}
 MODELS = ("glimpse", "stn", "cnn", "mlp")
+SCHEDULES = ("constant", "cosine")
 DATA_SEEDS = {"train": 0, "val": 1, "test": 2}  # each split's clutter, drawn once
 # Published test errors (%): Mnih et al. 2014 (RAM and their convnets), Gregor et al. 2015 (DRAW)
 PUBLISHED = {
@@ -80,6 +84,7 @@ class Config:
     iterations: int = 3000
     batch: int = 64
     lr: float = 1e-3
+    schedule: str = "constant"  # or "cosine": lr * (1 + cos(pi step / iterations)) / 2
     seed: int = 0
     eval_every: int = 500
     val_size: int = 1000
@@ -96,6 +101,9 @@ class Config:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, "
+                             f"got {self.schedule!r}")
         sizes = (self.iterations, self.batch, self.eval_every, self.val_size, self.test_size)
         if min(sizes) < 1:
             raise ValueError(f"iterations, batch, eval_every, val_size, test_size must be >= 1: "
@@ -143,6 +151,14 @@ def error(model: ImageClassifier, data: ClutteredMNIST, size: int, batch: int = 
     return wrong.item() / len(rows)
 
 
+def schedule(optimizer: torch.optim.Optimizer, cfg: Config) -> LambdaLR:
+    """The run's learning rate, stepped once per step t: ``cfg.lr`` (constant) or
+    ``cfg.lr (1 + cos(pi t / iterations)) / 2`` (cosine, to 0 at the last step)."""
+    if cfg.schedule == "constant":
+        return LambdaLR(optimizer, lambda t: 1.0)
+    return LambdaLR(optimizer, lambda t: (1 + math.cos(math.pi * t / cfg.iterations)) / 2)
+
+
 def train(
     cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None,
     model: ImageClassifier | None = None,
@@ -159,6 +175,7 @@ def train(
     torch.manual_seed(cfg.seed)
     model = (build(cfg) if model is None else model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    decay = schedule(optimizer, cfg)
     data, val = images(cfg.dataset, "train"), images(cfg.dataset, "val")
     order = _batches(len(data), cfg.batch, torch.Generator().manual_seed(cfg.seed))
     noise = torch.Generator(device).manual_seed(cfg.seed)  # the glimpses' samples
@@ -171,6 +188,7 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        decay.step()
         running.append(loss.detach())  # no host sync per step; averaged at each evaluation
         if step % cfg.eval_every == 0 or step == cfg.iterations:
             steps.append(step)
@@ -274,6 +292,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, help="default: the scale's")
     parser.add_argument("--batch", type=int, help="default: the scale's")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                        help="the learning rate: constant (the paper) or cosine decay to 0")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the scale's")
     parser.add_argument("--glimpses", type=int, help="glimpses per image (glimpse, stn; default 4)")
     parser.add_argument("--k", type=int, help="points per glimpse side (glimpse, stn; default 3)")
@@ -287,13 +307,14 @@ def main(argv: list[str] | None = None) -> None:
     record = experiment(
         datasets, args.models, args.seeds or list(preset["seeds"]), device=args.device,
         scale=args.scale, iterations=args.iterations or preset["iterations"],
-        batch=args.batch or preset["batch"], lr=args.lr, eval_every=preset["eval_every"],
-        val_size=preset["val"], test_size=preset["test"], **shape,
+        batch=args.batch or preset["batch"], lr=args.lr, schedule=args.schedule,
+        eval_every=preset["eval_every"], val_size=preset["val"], test_size=preset["test"], **shape,
     )
     name = f"{args.scale}-{'-'.join(datasets)}"
     name += "-" + "-".join(args.models) if set(args.models) != set(MODELS) else ""
     name += f"-it{args.iterations}" if args.iterations else ""
     name += "".join(f"-{key}{value}" for key, value in shape.items())
+    name += "-cosine" if args.schedule == "cosine" else ""
     name += "-seeds" + "-".join(map(str, args.seeds)) if args.seeds else ""  # runs apart
     print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
     plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
