@@ -4,6 +4,7 @@ import json
 import math
 
 import matplotlib
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -63,15 +64,52 @@ def test_bad_config_is_refused(options, match):
         Config(**{"dataset": "mnist", "model": "glimpse", **options})
 
 
+def _run(dataset, model, error, seed=0, **config):
+    return {"dataset": dataset, "model": model, "seed": seed, "test_error": error,
+            "glimpses": 4, "k": 3, "iterations": 3000, "schedule": "constant", **config}
+
+
 def test_table_gives_mean_and_spread_beside_the_published_errors():
-    runs = [{"dataset": "cluttered60", "model": "glimpse", "test_error": e} for e in (0.04, 0.06)]
-    runs.append({"dataset": "mnist", "model": "cnn", "test_error": 0.01})
+    runs = [_run("cluttered60", "glimpse", e, seed) for seed, e in enumerate((0.04, 0.06))]
+    runs += [_run("mnist", "cnn", 0.01, seed) for seed in (0, 1)] + [_run("mnist", "mlp", 0.1)]
     record = {"runs": runs}
-    assert attention.summary(record)[("cluttered60", "glimpse")] == pytest.approx((5.0, 1.0, 2))
+    assert attention.summary(record)[("cluttered60", "glimpse 4x3x3 3k")] == pytest.approx(
+        (5.0, 1.0, 2))
     text = attention.table(record)
-    assert "5.00±1.00" in text and "1.00±0.00" in text
+    assert "5.00±1.00" in text and "1.00±0.00" in text and "10.00±0.00 (1)" in text
     assert "2-layer convnet 8.09" in text and "RAM, 6 glimpses 1.12" in text
     assert text.index("mnist") < text.index("cluttered60")  # rows in the order of DATASETS
+    assert text.index("glimpse") < text.index("cnn") < text.index("mlp")  # columns: MODELS
+
+
+def test_variants_of_a_model_are_columns_of_their_own():
+    paper, longer = _run("cluttered60", "glimpse", 0.3), _run(
+        "cluttered60", "glimpse", 0.1, glimpses=16, k=5, iterations=24000, schedule="cosine")
+    assert attention.variant(longer) == "glimpse 16x5x5 24k cosine"
+    assert attention.variant(_run("mnist", "cnn", 0.1, glimpses=16)) == "cnn 3k"
+    old = {key: value for key, value in paper.items() if key != "schedule"}  # before --schedule
+    record = attention.combine([{"scale": "classroom", "machine": {}, "runs": [longer]},
+                                {"scale": "classroom", "machine": {}, "runs": [old]}])
+    assert sorted(attention.variant(r) for r in record["runs"]) == [
+        "glimpse 16x5x5 24k cosine", "glimpse 4x3x3 3k"]  # neither replaced the other
+    text = attention.table(record)
+    assert text.index("glimpse 4x3x3 3k") < text.index("glimpse 16x5x5 24k cosine")
+    assert "30.00±0.00" in text and "10.00±0.00" in text
+
+
+def test_plot_draws_one_line_per_variant_and_names_the_anchors():
+    runs = [_run("cluttered60", "glimpse", 0.3, steps=[1, 2], val_error=[0.5, 0.3]),
+            _run("cluttered60", "glimpse", 0.1, k=5, steps=[1, 2, 3], val_error=[0.4, 0.2, 0.1]),
+            _run("mnist", "cnn", 0.01, steps=[1, 2], val_error=[0.1, 0.02])]
+    fig = attention.plot({"runs": runs})
+    left, right = fig.axes
+    assert [line.get_label() for line in left.lines if not line.get_label().startswith("_")] == [
+        "cnn 3k"]
+    assert [line.get_label() for line in right.lines if not line.get_label().startswith("_")] == [
+        "glimpse 4x3x3 3k", "glimpse 4x5x5 3k"]
+    texts = [t.get_text() for t in right.texts]
+    assert "RAM, 8 glimpses 4.04; RAM, 6 glimpses 4.08" in texts and len(texts) == 3
+    plt.close(fig)
 
 
 def test_command_writes_results_and_figure(tmp_path, capsys):
@@ -126,7 +164,7 @@ def test_help_lists_the_options(capsys):
 
 def test_records_of_one_scale_combine_and_of_two_do_not():
     def run(dataset, model, seed, error):
-        return {"dataset": dataset, "model": model, "seed": seed, "test_error": error}
+        return _run(dataset, model, error, seed)
 
     a = {"scale": "classroom", "machine": {"device": "cpu"},
          "runs": [run("mnist", "glimpse", 0, 0.05), run("mnist", "cnn", 0, 0.02)]}

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -230,55 +231,107 @@ def experiment(
     }
 
 
+def variant(run: dict) -> str:
+    """What a run trained, as one column of the table: the model, its glimpse shape (glimpse and
+    stn: G x k x k), its steps and a schedule other than constant, e.g. ``glimpse 4x3x3 3k`` or
+    ``glimpse 16x5x5 24k cosine``."""
+    words = [run["model"]]
+    if run["model"] in ("glimpse", "stn"):
+        words.append(f"{run['glimpses']}x{run['k']}x{run['k']}")
+    words.append(f"{run['iterations'] / 1000:g}k")
+    if run["schedule"] != "constant":
+        words.append(run["schedule"])
+    return " ".join(words)
+
+
 def combine(records: list[dict]) -> dict:
     """One record from several results files of one scale (e.g. image sets run apart): a run of
-    a later file replaces one of an earlier file with the same image set, model and seed."""
-    return results.combine(records, ("dataset", "model", "seed"), "scale")
+    a later file replaces one of an earlier file with the same image set, variant and seed.
+    Runs written before ``--schedule`` existed trained at a constant rate and say so here."""
+    records = [{**record, "runs": [{"schedule": "constant", **run} for run in record["runs"]]}
+               for record in records]
+    key = ("dataset", "model", "glimpses", "k", "iterations", "schedule", "seed")
+    return results.combine(records, key, "scale")
+
+
+def _variants(runs: list[dict]) -> list[str]:
+    """The runs' variants in the order of MODELS, then pixels read, steps and schedule."""
+    def order(run: dict) -> tuple:
+        pixels = run["glimpses"] * run["k"] ** 2 if run["model"] in ("glimpse", "stn") else 0
+        return MODELS.index(run["model"]), pixels, run["iterations"], run["schedule"]
+
+    return list(dict.fromkeys(variant(run) for run in sorted(runs, key=order)))
 
 
 def summary(record: dict) -> dict:
-    """{(dataset, model): (mean, std, seeds)} of the test error in %."""
+    """{(dataset, variant): (mean, std, seeds)} of the test error in %, see :func:`variant`."""
     table: dict = {}
     for run in record["runs"]:
-        table.setdefault((run["dataset"], run["model"]), []).append(100 * run["test_error"])
+        table.setdefault((run["dataset"], variant(run)), []).append(100 * run["test_error"])
     return {key: (float(np.mean(e)), float(np.std(e)), len(e)) for key, e in table.items()}
 
 
 def table(record: dict) -> str:
-    """Test error (%) per image set (rows) and model (columns), mean ± std over seeds, with the
-    published figures for the same set beside them."""
+    """Test error (%) per image set (rows) and variant (columns), mean ± std over seeds (their
+    number in brackets where it is not the most common), the published figures beside them."""
     stats = summary(record)
     datasets = [d for d in DATASETS if any(d == data for data, _ in stats)]
-    models = [m for m in MODELS if any(m == model for _, model in stats)]
-    head = f"{'images':<13}| " + " | ".join(f"{m:^13}" for m in models) + " | published"
-    lines = [head, "-" * len(head)]
+    labels = _variants(record["runs"])
+    seeds = [n for _, _, n in stats.values()]
+    usual = max(set(seeds), key=seeds.count)
+    columns = [(label, max(len(label), 15)) for label in labels]
+
+    def cell(dataset: str, label: str, width: int) -> str:
+        if (dataset, label) not in stats:
+            return "-".center(width)
+        mean, std, n = stats[(dataset, label)]
+        return (f"{mean:.2f}±{std:.2f}" + (f" ({n})" if n != usual else "")).center(width)
+
+    head = f"{'images':<13}| " + " | ".join(f"{label:^{w}}" for label, w in columns)
+    lines = [head + " | published", "-" * (len(head) + 12)]
     for dataset in datasets:
-        cells = [f"{stats[(dataset, m)][0]:.2f}±{stats[(dataset, m)][1]:.2f}".center(13)
-                 if (dataset, m) in stats else f"{'-':^13}" for m in models]
+        cells = [cell(dataset, label, w) for label, w in columns]
         anchors = ", ".join(f"{name} {value:.2f}" for name, value in PUBLISHED[dataset].items())
         lines.append(f"{dataset:<13}| " + " | ".join(cells) + f" | {anchors}")
-    seeds = sorted({n for _, _, n in stats.values()})
-    lines.append(f"test error % (mean ± std over {'/'.join(map(str, seeds))} seeds)")
+    lines.append(f"test error % (mean ± std over {usual} seeds; (n): over n seeds)")
     return "\n".join(lines)
 
 
-def plot(record: dict) -> plt.Figure:
-    """Validation error against steps, one panel per image set and one line per model (mean
-    over seeds), published test errors as dotted lines."""
-    datasets = [d for d in DATASETS if any(r["dataset"] == d for r in record["runs"])]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.4), squeeze=False)
-    for dataset, ax in zip(datasets, axes[0], strict=True):
-        for model in MODELS:
-            runs = [r for r in record["runs"] if (r["dataset"], r["model"]) == (dataset, model)]
-            if runs:
-                curve = 100 * np.mean([r["val_error"] for r in runs], axis=0)
-                ax.plot(runs[0]["steps"], curve, marker=".", label=model)
-        for name, value in PUBLISHED[dataset].items():
+def _anchors(ax: plt.Axes, dataset: str) -> None:
+    """The published test errors of an image set as dotted lines, named once per group of
+    values closer than 15 % (so RAM's 4.08 and 4.04 share one label)."""
+    groups: list[list[tuple[str, float]]] = []
+    for name, value in sorted(PUBLISHED[dataset].items(), key=lambda item: item[1]):
+        if groups and value < 1.15 * groups[-1][0][1]:
+            groups[-1].append((name, value))
+        else:
+            groups.append([(name, value)])
+    for group in groups:
+        for _, value in group:
             ax.axhline(value, ls=":", lw=0.8, color="grey")
-            ax.annotate(name, (0, value), xycoords=("axes fraction", "data"), fontsize=6,
-                        color="grey")
+        text = "; ".join(f"{name} {value:g}" for name, value in group)
+        ax.annotate(text, (0.01, group[0][1]), xycoords=("axes fraction", "data"), fontsize=6.5,
+                    color="dimgrey", va="bottom")
+
+
+def plot(record: dict) -> plt.Figure:
+    """Validation error against steps, one panel per image set and one line per variant (mean
+    over seeds), published test errors as dotted lines; a log axis with plain numbers."""
+    datasets = [d for d in DATASETS if any(r["dataset"] == d for r in record["runs"])]
+    colour = {label: f"C{i}" for i, label in enumerate(_variants(record["runs"]))}  # one per panel
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.8), squeeze=False)
+    for dataset, ax in zip(datasets, axes[0], strict=True):
+        runs = [r for r in record["runs"] if r["dataset"] == dataset]
+        for label in _variants(runs):
+            alike = [r for r in runs if variant(r) == label]
+            curve = 100 * np.mean([r["val_error"] for r in alike], axis=0)
+            ax.plot(alike[0]["steps"], curve, marker=".", ms=4, color=colour[label], label=label)
+        _anchors(ax, dataset)
         ax.set(title=dataset, xlabel="step", ylabel="validation error %", yscale="log")
-        ax.legend(fontsize=8)
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(ticker.FuncFormatter(
+            lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
