@@ -66,7 +66,8 @@ def test_bad_config_is_refused(options, match):
 
 def _run(dataset, model, error, seed=0, **config):
     return {"dataset": dataset, "model": model, "seed": seed, "test_error": error,
-            "glimpses": 4, "k": 3, "iterations": 3000, "schedule": "constant", **config}
+            "glimpses": 4, "k": 3, "iterations": 3000, "schedule": "constant", "fresh": False,
+            **config}
 
 
 def test_table_gives_mean_and_spread_beside_the_published_errors():
@@ -86,8 +87,9 @@ def test_variants_of_a_model_are_columns_of_their_own():
     paper, longer = _run("cluttered60", "glimpse", 0.3), _run(
         "cluttered60", "glimpse", 0.1, glimpses=16, k=5, iterations=24000, schedule="cosine")
     assert attention.variant(longer) == "glimpse 16x5x5 24k cosine"
+    assert attention.variant({**longer, "fresh": True}) == "glimpse 16x5x5 24k cosine fresh"
     assert attention.variant(_run("mnist", "cnn", 0.1, glimpses=16)) == "cnn 3k"
-    old = {key: value for key, value in paper.items() if key != "schedule"}  # before --schedule
+    old = {key: value for key, value in paper.items() if key not in ("schedule", "fresh")}
     record = attention.combine([{"scale": "classroom", "machine": {}, "runs": [longer]},
                                 {"scale": "classroom", "machine": {}, "runs": [old]}])
     assert sorted(attention.variant(r) for r in record["runs"]) == [
@@ -194,3 +196,25 @@ def test_train_takes_a_model_of_ones_own():
     model, run = attention.train(cfg, model=mine)
     assert model is mine and not model.training and run["steps"] == [2, 4]
     assert run["parameters"] == sum(p.numel() for p in mine.parameters())
+
+
+def test_fresh_training_images_are_drawn_anew_every_pass(monkeypatch):
+    first, second = images("cluttered60", "train"), images("cluttered60", "train", draw=1)
+    assert second.labels.equal(first.labels) and second.images.equal(first.images)
+    assert not second.corner.equal(first.corner) and not second.place.equal(first.place)
+    assert images("cluttered60", "train", draw=0).corner.equal(first.corner)
+
+    drawn = []
+
+    def recording(dataset, split, draw=0):
+        drawn.append((split, draw))
+        return images(dataset, split, draw)
+
+    monkeypatch.setattr(attention, "images", recording)
+    batch = 20_000  # three batches a pass over the 55,000 training images
+    for fresh, expected in ((True, [0, 1]), (False, [0])):
+        drawn.clear()
+        cfg = Config("mnist", "mlp", iterations=4, batch=batch, eval_every=4, val_size=8,
+                     test_size=8, fresh=fresh)
+        attention.train(cfg)
+        assert [draw for split, draw in drawn if split == "train"] == expected

@@ -3,7 +3,7 @@
     python -m hyperlib.experiments.attention [--scale smoke|classroom|paper]
         [--datasets mnist translated60 cluttered60 cluttered100] [--models glimpse stn cnn mlp]
         [--iterations N] [--batch B] [--lr LR] [--schedule constant|cosine]
-        [--glimpses G] [--k K] [--seeds 0 1 2] [--device cpu] [--out runs/attention]
+        [--fresh] [--glimpses G] [--k K] [--seeds 0 1 2] [--device cpu] [--out runs/attention]
 
 Task (DESIGN.md, section 2.3). Classify MNIST digits in four image sets, all built offline
 from MNIST by ``hyperlib.data.ClutteredMNIST`` (the clutter of each split comes from that
@@ -20,8 +20,9 @@ decayed to zero along a cosine, ``--schedule cosine``):
 * ``cnn``     a CNN of about the same parameter count on the full image.
 * ``mlp``     the glimpse model's classifier on every pixel.
 
-Every run trains on 55,000 training images, keeps the checkpoint with the lowest error on the
-5,000 validation images (the rest of the official training set), and reports the error on
+Every run trains on 55,000 training images (``--fresh``: their clutter and digit places drawn
+anew for every pass, the same digits and pieces), keeps the checkpoint with the lowest error on
+the 5,000 validation images (the rest of the official training set), and reports the error on
 the official test images.
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -86,6 +88,7 @@ class Config:
     batch: int = 64
     lr: float = 1e-3
     schedule: str = "constant"  # or "cosine": lr * (1 + cos(pi step / iterations)) / 2
+    fresh: bool = False  # draw the training images' clutter and digit places anew every pass
     seed: int = 0
     eval_every: int = 500
     val_size: int = 1000
@@ -128,15 +131,17 @@ def build(cfg: Config) -> ImageClassifier:
     return (ConvClassifier if cfg.model == "cnn" else MLPClassifier)(shape, 10, hidden)
 
 
-def images(dataset: str, split: str) -> ClutteredMNIST:
-    """The images of one set and split (train, val or test), fixed by DATA_SEEDS."""
-    return ClutteredMNIST(split, seed=DATA_SEEDS[split], **DATASETS[dataset])
+def images(dataset: str, split: str, draw: int = 0) -> ClutteredMNIST:
+    """The images of one set and split (train, val or test), fixed by DATA_SEEDS; ``draw`` > 0
+    places the same digits and pieces anew (another seed: the fresh passes of ``--fresh``)."""
+    return ClutteredMNIST(split, seed=DATA_SEEDS[split] + 10 * draw, **DATASETS[dataset])
 
 
-def _batches(n: int, batch: int, generator: torch.Generator) -> Iterator[Tensor]:
-    """Row indices (batch,) forever: shuffled passes over range(n)."""
-    while True:
-        yield from torch.randperm(n, generator=generator).split(batch)
+def _batches(n: int, batch: int, generator: torch.Generator) -> Iterator[tuple[int, Tensor]]:
+    """(pass, row indices (batch,)) forever: shuffled passes over range(n), counted from 0."""
+    for epoch in itertools.count():
+        for rows in torch.randperm(n, generator=generator).split(batch):
+            yield epoch, rows
 
 
 @torch.no_grad()
@@ -179,12 +184,16 @@ def train(
     decay = schedule(optimizer, cfg)
     data, val = images(cfg.dataset, "train"), images(cfg.dataset, "val")
     order = _batches(len(data), cfg.batch, torch.Generator().manual_seed(cfg.seed))
+    drawn = 0  # the pass whose places the training images have
     noise = torch.Generator(device).manual_seed(cfg.seed)  # the glimpses' samples
     steps, losses, val_error, running = [], [], [], []
     best, best_step, best_state = float("inf"), 0, None
     start = time.perf_counter()
     for step in range(1, cfg.iterations + 1):
-        x, y = data[next(order)]
+        epoch, rows = next(order)
+        if cfg.fresh and epoch != drawn:
+            data, drawn = images(cfg.dataset, "train", epoch), epoch
+        x, y = data[rows]
         loss = F.cross_entropy(model(x.to(device), noise), y.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -233,24 +242,28 @@ def experiment(
 
 def variant(run: dict) -> str:
     """What a run trained, as one column of the table: the model, its glimpse shape (glimpse and
-    stn: G x k x k), its steps and a schedule other than constant, e.g. ``glimpse 4x3x3 3k`` or
-    ``glimpse 16x5x5 24k cosine``."""
+    stn: G x k x k), its steps, a schedule other than constant and ``fresh`` training clutter,
+    e.g. ``glimpse 4x3x3 3k`` or ``glimpse 16x5x5 24k cosine``."""
     words = [run["model"]]
     if run["model"] in ("glimpse", "stn"):
         words.append(f"{run['glimpses']}x{run['k']}x{run['k']}")
     words.append(f"{run['iterations'] / 1000:g}k")
     if run["schedule"] != "constant":
         words.append(run["schedule"])
+    if run["fresh"]:
+        words.append("fresh")
     return " ".join(words)
 
 
 def combine(records: list[dict]) -> dict:
     """One record from several results files of one scale (e.g. image sets run apart): a run of
     a later file replaces one of an earlier file with the same image set, variant and seed.
-    Runs written before ``--schedule`` existed trained at a constant rate and say so here."""
-    records = [{**record, "runs": [{"schedule": "constant", **run} for run in record["runs"]]}
+    Runs written before ``--schedule`` and ``--fresh`` existed trained at a constant rate on one
+    drawing of the training clutter, and say so here."""
+    before = {"schedule": "constant", "fresh": False}
+    records = [{**record, "runs": [{**before, **run} for run in record["runs"]]}
                for record in records]
-    key = ("dataset", "model", "glimpses", "k", "iterations", "schedule", "seed")
+    key = ("dataset", "model", "glimpses", "k", "iterations", "schedule", "fresh", "seed")
     return results.combine(records, key, "scale")
 
 
@@ -258,7 +271,7 @@ def _variants(runs: list[dict]) -> list[str]:
     """The runs' variants in the order of MODELS, then pixels read, steps and schedule."""
     def order(run: dict) -> tuple:
         pixels = run["glimpses"] * run["k"] ** 2 if run["model"] in ("glimpse", "stn") else 0
-        return MODELS.index(run["model"]), pixels, run["iterations"], run["schedule"]
+        return MODELS.index(run["model"]), pixels, run["iterations"], run["schedule"], run["fresh"]
 
     return list(dict.fromkeys(variant(run) for run in sorted(runs, key=order)))
 
@@ -347,6 +360,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--schedule", choices=SCHEDULES, default="constant",
                         help="the learning rate: constant (the paper) or cosine decay to 0")
+    parser.add_argument("--fresh", action="store_true",
+                        help="draw the training clutter and digit places anew every pass")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the scale's")
     parser.add_argument("--glimpses", type=int, help="glimpses per image (glimpse, stn; default 4)")
     parser.add_argument("--k", type=int, help="points per glimpse side (glimpse, stn; default 3)")
@@ -360,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     record = experiment(
         datasets, args.models, args.seeds or list(preset["seeds"]), device=args.device,
         scale=args.scale, iterations=args.iterations or preset["iterations"],
-        batch=args.batch or preset["batch"], lr=args.lr, schedule=args.schedule,
+        batch=args.batch or preset["batch"], lr=args.lr, schedule=args.schedule, fresh=args.fresh,
         eval_every=preset["eval_every"], val_size=preset["val"], test_size=preset["test"], **shape,
     )
     name = f"{args.scale}-{'-'.join(datasets)}"
@@ -368,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     name += f"-it{args.iterations}" if args.iterations else ""
     name += "".join(f"-{key}{value}" for key, value in shape.items())
     name += "-cosine" if args.schedule == "cosine" else ""
+    name += "-fresh" if args.fresh else ""
     name += "-seeds" + "-".join(map(str, args.seeds)) if args.seeds else ""  # runs apart
     print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
     plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
