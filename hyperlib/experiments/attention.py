@@ -267,8 +267,9 @@ def combine(records: list[dict]) -> dict:
     return results.combine(records, key, "scale")
 
 
-def _variants(runs: list[dict]) -> list[str]:
-    """The runs' variants in the order of MODELS, then pixels read, steps and schedule."""
+def variants(runs: list[dict]) -> list[str]:
+    """The distinct variants of runs (see :func:`variant`), in the order of MODELS, then pixels
+    read, steps, schedule and fresh clutter: the columns of :func:`table`."""
     def order(run: dict) -> tuple:
         pixels = run["glimpses"] * run["k"] ** 2 if run["model"] in ("glimpse", "stn") else 0
         return MODELS.index(run["model"]), pixels, run["iterations"], run["schedule"], run["fresh"]
@@ -289,7 +290,7 @@ def table(record: dict) -> str:
     number in brackets where it is not the most common), the published figures beside them."""
     stats = summary(record)
     datasets = [d for d in DATASETS if any(d == data for data, _ in stats)]
-    labels = _variants(record["runs"])
+    labels = variants(record["runs"])
     seeds = [n for _, _, n in stats.values()]
     usual = max(set(seeds), key=seeds.count)
     columns = [(label, max(len(label), 15)) for label in labels]
@@ -331,11 +332,11 @@ def plot(record: dict) -> plt.Figure:
     """Validation error against steps, one panel per image set and one line per variant (mean
     over seeds), published test errors as dotted lines; a log axis with plain numbers."""
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in record["runs"])]
-    colour = {label: f"C{i}" for i, label in enumerate(_variants(record["runs"]))}  # one per panel
+    colour = {label: f"C{i}" for i, label in enumerate(variants(record["runs"]))}  # one per panel
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.8), squeeze=False)
     for dataset, ax in zip(datasets, axes[0], strict=True):
         runs = [r for r in record["runs"] if r["dataset"] == dataset]
-        for label in _variants(runs):
+        for label in variants(runs):
             alike = [r for r in runs if variant(r) == label]
             curve = 100 * np.mean([r["val_error"] for r in alike], axis=0)
             ax.plot(alike[0]["steps"], curve, marker=".", ms=4, color=colour[label], label=label)
