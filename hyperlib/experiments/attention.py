@@ -301,8 +301,9 @@ def table(record: dict) -> str:
         mean, std, n = stats[(dataset, label)]
         return (f"{mean:.2f}±{std:.2f}" + (f" ({n})" if n != usual else "")).center(width)
 
-    head = f"{'images':<13}| " + " | ".join(f"{label:^{w}}" for label, w in columns)
-    lines = [head + " | published", "-" * (len(head) + 12)]
+    names = " | ".join(f"{label:^{w}}" for label, w in columns)
+    head = f"{'images':<13}| {names} | published"
+    lines = [head, "-" * len(head)]
     for dataset in datasets:
         cells = [cell(dataset, label, w) for label, w in columns]
         anchors = ", ".join(f"{name} {value:.2f}" for name, value in PUBLISHED[dataset].items())
@@ -332,7 +333,8 @@ def plot(record: dict) -> plt.Figure:
     """Validation error against steps, one panel per image set and one line per variant (mean
     over seeds), published test errors as dotted lines; a log axis with plain numbers."""
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in record["runs"])]
-    colour = {label: f"C{i}" for i, label in enumerate(variants(record["runs"]))}  # one per panel
+    # one colour per variant, the same in every panel
+    colour = {label: f"C{i}" for i, label in enumerate(variants(record["runs"]))}
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.8), squeeze=False)
     for dataset, ax in zip(datasets, axes[0], strict=True):
         runs = [r for r in record["runs"] if r["dataset"] == dataset]
