@@ -277,12 +277,25 @@ def variants(runs: list[dict]) -> list[str]:
     return list(dict.fromkeys(variant(run) for run in sorted(runs, key=order)))
 
 
+def groups(record: dict) -> dict[tuple[str, str], list[dict]]:
+    """The runs by (dataset, variant): image sets in the order of DATASETS, variants in that of
+    :func:`variants`, each group's runs by seed."""
+    out = {}
+    for dataset in DATASETS:
+        runs = [run for run in record["runs"] if run["dataset"] == dataset]
+        for label in variants(runs):
+            alike = (run for run in runs if variant(run) == label)
+            out[(dataset, label)] = sorted(alike, key=lambda run: run["seed"])
+    return out
+
+
 def summary(record: dict) -> dict:
     """{(dataset, variant): (mean, std, seeds)} of the test error in %, see :func:`variant`."""
-    table: dict = {}
-    for run in record["runs"]:
-        table.setdefault((run["dataset"], variant(run)), []).append(100 * run["test_error"])
-    return {key: (float(np.mean(e)), float(np.std(e)), len(e)) for key, e in table.items()}
+    stats = {}
+    for key, runs in groups(record).items():
+        errors = [100 * run["test_error"] for run in runs]
+        stats[key] = (float(np.mean(errors)), float(np.std(errors)), len(errors))
+    return stats
 
 
 def table(record: dict) -> str:
@@ -336,12 +349,13 @@ def plot(record: dict) -> plt.Figure:
     # one colour per variant, the same in every panel
     colour = {label: f"C{i}" for i, label in enumerate(variants(record["runs"]))}
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.8), squeeze=False)
+    by_variant = groups(record)
     for dataset, ax in zip(datasets, axes[0], strict=True):
-        runs = [r for r in record["runs"] if r["dataset"] == dataset]
-        for label in variants(runs):
-            alike = [r for r in runs if variant(r) == label]
-            curve = 100 * np.mean([r["val_error"] for r in alike], axis=0)
-            ax.plot(alike[0]["steps"], curve, marker=".", ms=4, color=colour[label], label=label)
+        for (data, label), alike in by_variant.items():
+            if data == dataset:
+                curve = 100 * np.mean([r["val_error"] for r in alike], axis=0)
+                ax.plot(alike[0]["steps"], curve, marker=".", ms=4, color=colour[label],
+                        label=label)
         _anchors(ax, dataset)
         ax.set(title=dataset, xlabel="step", ylabel="validation error %", yscale="log")
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
