@@ -59,7 +59,7 @@ from tqdm import tqdm
 
 import hyperlib
 from hyperlib.attention import GlimpseLayer
-from hyperlib.experiments.results import check_device, device_name
+from hyperlib.experiments import harness, results
 from hyperlib.layers import HyperLayer, SparseLayer, output_template
 from hyperlib.sampling import linear_index
 
@@ -407,12 +407,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
     parser.add_argument("--methods", nargs="+", choices=sorted(set(sum(TASKS.values(), ()))),
                         help="only these methods (default: every method of each task)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps at most")
-    parser.add_argument("--budget", type=float, default=3.0, help="seconds of timed steps")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--device", type=harness.device, default="cpu",
+                        help="cpu or cuda (default cpu)")
+    parser.add_argument("--sizes", type=harness.positive_int, nargs="+", default=list(SIZES))
+    parser.add_argument("--warmup", type=harness.natural_int, default=2,
+                        help="untimed steps first")
+    parser.add_argument("--steps", type=harness.positive_int, default=20,
+                        help="timed steps at most")
+    parser.add_argument("--budget", type=harness.positive_float, default=3.0,
+                        help="seconds of timed steps")
+    parser.add_argument("--threads", type=harness.positive_int,
+                        help="CPU threads (default: torch's choice)")
     parser.add_argument("--before", metavar="PATH",
                         help="also measure the hyperlib package under PATH (an older checkout)")
     parser.add_argument("--json", metavar="PATH", help="write the figures to PATH as JSON")
@@ -426,15 +431,20 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure(task, method, int(n), args.device, args.warmup, args.steps,
                                  args.budget)))
         return
-    check_device(parser, args.device)
     if min(args.sizes) < 2:
         parser.error(f"sizes must be >= 2, got {min(args.sizes)}")
     if args.before and not (Path(args.before) / "hyperlib" / "layers.py").is_file():
         parser.error(f"--before {args.before}: no hyperlib package there")
+    if args.json:
+        try:
+            harness.writable(Path(args.json).parent)
+        except OSError as error:
+            parser.error(f"--json {args.json}: cannot write there ({error.strerror or error})")
     load = os.getloadavg()[0]  # other work on the machine slows every figure down
     copy_bandwidth = bandwidth(args.device)
     rows = run(args)
-    name = device_name(args.device)
+    machine = results.machine(args.device)
+    name = machine["device_name"]
     print(f"device {args.device} ({name}, {torch.get_num_threads()} threads, load {load:.1f}, "
           f"copy bandwidth {copy_bandwidth / 1e9:.1f} GB/s), torch {torch.__version__}, "
           f"hyperlib {hyperlib.__version__}")
@@ -443,14 +453,11 @@ def main(argv: list[str] | None = None) -> None:
           f"per second as % of the copy bandwidth")
     print(table(rows, copy_bandwidth))
     if args.json:
-        meta = {"config": CONFIG, "device": args.device, "device_name": name,
-                "threads": torch.get_num_threads(), "load_average": load,
+        meta = {"config": CONFIG, **machine, "load_average": load,
                 "bandwidth_bytes_per_s": copy_bandwidth, "before": args.before,
                 "command": " ".join(["python -m hyperlib.bench", *(argv or sys.argv[1:])]),
-                "torch": torch.__version__, "hyperlib": hyperlib.__version__,
                 "method": __doc__.split("Method. ")[1]}
-        with open(args.json, "w") as f:
-            json.dump({**meta, "rows": rows}, f, indent=2)
+        results.save(args.json, {**meta, "rows": rows})
 
 
 if __name__ == "__main__":

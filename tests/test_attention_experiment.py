@@ -119,7 +119,7 @@ def test_command_writes_results_and_figure(tmp_path, capsys):
                     "--iterations", "4", "--out", str(tmp_path)])
     record = json.loads((tmp_path / "smoke-mnist-glimpse-mlp-it4-seeds0-1.json").read_text())
     assert record["experiment"] == "attention" and record["scale"] == "smoke"
-    assert record["task"].startswith("Task (DESIGN.md") and "Every run" not in record["task"]
+    assert record["task"] == attention.PROTOCOL and record["complete"]
     assert record["machine"]["device"] == "cpu" and "torch" in record["machine"]
     assert [(r["model"], r["seed"], r["iterations"]) for r in record["runs"]] == [
         ("glimpse", 0, 4), ("glimpse", 1, 4), ("mlp", 0, 4), ("mlp", 1, 4)]

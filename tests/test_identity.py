@@ -40,9 +40,9 @@ def test_is_identity_refuses_collisions():
 
 
 def test_pooled_backprop_learns_the_identity():
-    """DESIGN 2.1 at n = 8, values fixed, pooled normalisation: exact within 1500 steps
+    """The protocol at n = 8, values fixed, pooled normalisation: exact within 1500 steps
     (seeds 0-2 need 750-900 at the paper's scale; this run evaluates every 50)."""
-    run = train(Config(8, 1500, seed=0))
+    _, run = train(Config(8, 1500, seed=0))
     assert run["mse"][0] > 0.1  # not the identity by chance at the start
     assert run["exact_at"] is not None and run["final_mse"] == 0, run["final_mse"]
     assert run["steps"][-1] == 1500 and len(run["steps"]) == len(run["mse"]) == 31
@@ -108,5 +108,6 @@ def test_command_writes_results_and_figure(tmp_path):
         assert [(run["n"], run["seed"]) for run in record["runs"]] == [(4, 0), (4, 1)]
         run = record["runs"][0]
         assert run["iterations"] == 60 and run["steps"] == [0, 50, 60] and run["wall_s"] > 0
+        assert run["status"] == "ok" and run["loss"][0] is None and record["complete"]
         assert {"0", "60"} <= set(run["snapshots"]) and len(run["snapshots"]["0"]["means"]) == 4
     assert (tmp_path / "backprop-fixed-learned-smoke-it60.png").stat().st_size > 10_000

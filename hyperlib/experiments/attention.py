@@ -5,31 +5,11 @@
         [--iterations N] [--batch B] [--lr LR] [--schedule constant|cosine]
         [--fresh] [--glimpses G] [--k K] [--seeds 0 1 2] [--device cpu] [--out runs/attention]
 
-Task (DESIGN.md, section 2.3). Classify MNIST digits in four image sets, all built offline
-from MNIST by ``hyperlib.data.ClutteredMNIST`` (the clutter of each split comes from that
-split's images only, drawn once from a fixed seed): ``mnist`` (28 x 28), ``translated60``
-(the digit at a random place on 60 x 60), ``cluttered60`` (and 4 random 8 x 8 pieces of other
-digits) and ``cluttered100`` (100 x 100, 8 pieces). Models, trained on the same data with
-the same budget (Adam, cross-entropy on logits; the learning rate constant, as in the paper, or
-decayed to zero along a cosine, ``--schedule cosine``):
-
-* ``glimpse`` the paper's: a CNN hypernetwork on a 28 x 28 copy of the image places G = 4
-              glimpses of k x k = 3 x 3 points (sparse hyperlayer, g = l = 8, region 8,
-              values 1); an MLP classifies the G k k values. Evaluation reads 36 pixels.
-* ``stn``     the same with the glimpses read by a spatial transformer (bilinear sampling).
-* ``cnn``     a CNN of about the same parameter count on the full image.
-* ``mlp``     the glimpse model's classifier on every pixel.
-
-Every run trains on 55,000 training images (``--fresh``: their clutter and digit places drawn
-anew for every pass, the same digits and pieces), keeps the checkpoint with the lowest error on
-the 5,000 validation images (the rest of the official training set), and reports the error on
-the official test images.
+The task, which every results file records, is :data:`PROTOCOL`.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
 import itertools
 import math
 import time
@@ -54,8 +34,29 @@ from hyperlib.attention import (
     SpatialTransformer,
 )
 from hyperlib.data import CLUTTER, ClutteredMNIST
-from hyperlib.experiments import results
+from hyperlib.experiments import harness, results
 
+PROTOCOL = """\
+Task. Classify MNIST digits in four image sets, all built offline
+from MNIST by hyperlib.data.ClutteredMNIST (the clutter of each split comes from that
+split's images only, drawn once from a fixed seed): mnist (28 x 28), translated60
+(the digit at a random place on 60 x 60), cluttered60 (and 4 random 8 x 8 pieces of other
+digits) and cluttered100 (100 x 100, 8 pieces). Models, trained on the same data with
+the same budget (Adam, cross-entropy on logits; the learning rate constant, as in the paper, or
+decayed to zero along a cosine, --schedule cosine):
+
+* glimpse the paper's: a CNN hypernetwork on a 28 x 28 copy of the image places G = 4
+              glimpses of k x k = 3 x 3 points (sparse hyperlayer, g = l = 8, region 8,
+              values 1); an MLP classifies the G k k values. Evaluation reads 36 pixels.
+* stn     the same with the glimpses read by a spatial transformer (bilinear sampling).
+* cnn     a CNN of about the same parameter count on the full image.
+* mlp     the glimpse model's classifier on every pixel.
+
+Every run trains on 55,000 training images (--fresh: their clutter and digit places drawn
+anew for every pass, the same digits and pieces), keeps the checkpoint with the lowest error on
+the 5,000 validation images (the rest of the official training set), and reports the error on
+the official test images.
+"""
 DATASETS = {"mnist": {"canvas": 28, "distractors": 0}, **CLUTTER}
 MODELS = ("glimpse", "stn", "cnn", "mlp")
 SCHEDULES = ("constant", "cosine")
@@ -68,13 +69,17 @@ PUBLISHED = {
                     "RAM, 8 glimpses": 4.04},
     "cluttered100": {"DRAW": 3.36},
 }
-SCALES = {  # datasets, iterations, batch, evaluations, validation and test images, seeds
-    "smoke": {"datasets": ("mnist",), "iterations": 20, "batch": 16, "eval_every": 10,
-              "val": 64, "test": 128, "seeds": (0,)},
-    "classroom": {"datasets": ("mnist",), "iterations": 3000, "batch": 64, "eval_every": 500,
-                  "val": 1000, "test": 10_000, "seeds": (0,)},
-    "paper": {"datasets": tuple(DATASETS), "iterations": 50_000, "batch": 64,
-              "eval_every": 2500, "val": 5000, "test": 10_000, "seeds": (0, 1, 2)},
+SCALES = {  # Config fields at each scale
+    "smoke": {"iterations": 20, "batch": 16, "eval_every": 10, "val_size": 64, "test_size": 128},
+    "classroom": {"iterations": 3000, "batch": 64, "eval_every": 500, "val_size": 1000,
+                  "test_size": 10_000},
+    "paper": {"iterations": 50_000, "batch": 64, "eval_every": 2500, "val_size": 5000,
+              "test_size": 10_000},
+}
+SWEEPS = {  # the image sets and seeds a command runs at each scale
+    "smoke": {"datasets": ("mnist",), "seeds": (0,)},
+    "classroom": {"datasets": ("mnist",), "seeds": (0,)},
+    "paper": {"datasets": tuple(DATASETS), "seeds": (0, 1, 2)},
 }
 
 
@@ -108,10 +113,13 @@ class Config:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, "
                              f"got {self.schedule!r}")
-        sizes = (self.iterations, self.batch, self.eval_every, self.val_size, self.test_size)
-        if min(sizes) < 1:
-            raise ValueError(f"iterations, batch, eval_every, val_size, test_size must be >= 1: "
-                             f"{self}")
+        sizes = (self.iterations, self.batch, self.eval_every, self.val_size, self.test_size,
+                 self.glimpses, self.k, self.hidden, self.region)
+        if min(sizes) < 1 or min(self.g, self.l) < 0:
+            raise ValueError(f"iterations, batch, eval_every, val_size, test_size, glimpses, k, "
+                             f"hidden, region must be >= 1 and g, l >= 0: {self}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
@@ -144,16 +152,13 @@ def _batches(n: int, batch: int, generator: torch.Generator) -> Iterator[tuple[i
             yield epoch, rows
 
 
-@torch.no_grad()
 def error(model: ImageClassifier, data: ClutteredMNIST, size: int, batch: int = 500) -> float:
     """Error rate of the evaluation-mode model on the first ``size`` items of ``data``."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     rows = torch.arange(min(size, len(data)))
-    wrong = sum((model(x.to(device)).argmax(1) != y.to(device)).sum()
-                for x, y in (data[chunk] for chunk in rows.split(batch)))
-    model.train(was_training)
+    with harness.evaluating(model):
+        wrong = sum((model(x.to(device)).argmax(1) != y.to(device)).sum()
+                    for x, y in (data[chunk] for chunk in rows.split(batch)))
     return wrong.item() / len(rows)
 
 
@@ -181,63 +186,53 @@ def train(
     torch.manual_seed(cfg.seed)
     model = (build(cfg) if model is None else model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    decay = schedule(optimizer, cfg)
     data, val = images(cfg.dataset, "train"), images(cfg.dataset, "val")
     order = _batches(len(data), cfg.batch, torch.Generator().manual_seed(cfg.seed))
     drawn = 0  # the pass whose places the training images have
     noise = torch.Generator(device).manual_seed(cfg.seed)  # the glimpses' samples
-    steps, losses, val_error, running = [], [], [], []
-    best, best_step, best_state = float("inf"), 0, None
-    start = time.perf_counter()
-    for step in range(1, cfg.iterations + 1):
+
+    def batch_loss(step: int) -> Tensor:
+        nonlocal data, drawn
         epoch, rows = next(order)
         if cfg.fresh and epoch != drawn:
             data, drawn = images(cfg.dataset, "train", epoch), epoch
         x, y = data[rows]
-        loss = F.cross_entropy(model(x.to(device), noise), y.to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        decay.step()
-        running.append(loss.detach())  # no host sync per step; averaged at each evaluation
-        if step % cfg.eval_every == 0 or step == cfg.iterations:
-            steps.append(step)
-            losses.append(torch.stack(running).mean().item())
-            val_error.append(error(model, val, cfg.val_size))
-            running = []
-            if val_error[-1] < best:
-                best, best_step = val_error[-1], step
-                best_state = copy.deepcopy(model.state_dict())
-        if progress is not None:
-            progress.update()
-    model.load_state_dict(best_state)
+        return F.cross_entropy(model(x.to(device), noise), y.to(device))
+
+    start = time.perf_counter()
+    curves = harness.fit(
+        model, optimizer, batch_loss, lambda: error(model, val, cfg.val_size),
+        iterations=cfg.iterations, eval_every=cfg.eval_every, select="min",
+        schedule=schedule(optimizer, cfg), progress=progress,
+    )
     test = error(model, images(cfg.dataset, "test"), cfg.test_size)
     return model.eval(), {
         **asdict(cfg), "parameters": sum(p.numel() for p in model.parameters()),
-        "steps": steps, "loss": losses, "val_error": val_error, "best_step": best_step,
-        "test_error": test, "wall_s": round(time.perf_counter() - start, 1),
+        "steps": curves.steps, "loss": curves.loss, "val_error": curves.metric,
+        "best_step": curves.best_step, "test_error": test,
+        "wall_s": round(time.perf_counter() - start, 1),
     }
 
 
 def experiment(
     datasets: list[str], models: list[str], seeds: list[int], *, device: str = "cpu",
-    scale: str = "custom", **options,
+    scale: str = "custom", path: str | Path | None = None, **options,
 ) -> dict:
-    """Every image set, model and seed; returns the results file's contents. ``options`` go
-    to :class:`Config` (iterations, batch, lr, eval_every, ...)."""
-    configs = [Config(dataset, model, seed=seed, **options)
-               for dataset in datasets for model in models for seed in seeds]
-    runs = []
-    with tqdm(total=sum(c.iterations for c in configs), desc="attention", unit="step",
-              mininterval=1.0) as progress:
-        for cfg in configs:
-            progress.set_postfix(data=cfg.dataset, model=cfg.model, seed=cfg.seed)
-            runs.append(train(cfg, device, progress)[1])
-    return {
-        "experiment": "attention", "scale": scale,
-        "task": __doc__[__doc__.index("Task ("):__doc__.index("\n\nEvery run")],
-        "machine": results.machine(device), "runs": runs,
-    }
+    """Every image set, model and seed; returns the results file's contents, saved to ``path``
+    after every run when given. ``options`` go to :class:`Config` (iterations, batch, lr,
+    eval_every, ...)."""
+    runs = [Config(dataset, model, seed=seed, **options)
+            for dataset in datasets for model in models for seed in seeds]
+    return _sweep(runs, device, scale, path)
+
+
+def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None) -> dict:
+    header = {"experiment": "attention", "scale": scale, "task": PROTOCOL,
+              "machine": results.machine(device)}
+    return harness.sweep(
+        runs, lambda cfg, bar: train(cfg, device, bar)[1], path, header, desc="attention",
+        postfix=lambda cfg: {"data": cfg.dataset, "model": cfg.model, "seed": cfg.seed},
+    )
 
 
 def variant(run: dict) -> str:
@@ -282,7 +277,7 @@ def groups(record: dict) -> dict[tuple[str, str], list[dict]]:
     :func:`variants`, each group's runs by seed."""
     out = {}
     for dataset in DATASETS:
-        runs = [run for run in record["runs"] if run["dataset"] == dataset]
+        runs = [run for run in results.finished(record["runs"]) if run["dataset"] == dataset]
         for label in variants(runs):
             alike = (run for run in runs if variant(run) == label)
             out[(dataset, label)] = sorted(alike, key=lambda run: run["seed"])
@@ -302,8 +297,10 @@ def table(record: dict) -> str:
     """Test error (%) per image set (rows) and variant (columns), mean ± std over seeds (their
     number in brackets where it is not the most common), the published figures beside them."""
     stats = summary(record)
+    if not stats:
+        return "no run finished"
     datasets = [d for d in DATASETS if any(d == data for data, _ in stats)]
-    labels = variants(record["runs"])
+    labels = variants(results.finished(record["runs"]))
     seeds = [n for _, _, n in stats.values()]
     usual = max(set(seeds), key=seeds.count)
     columns = [(label, max(len(label), 15)) for label in labels]
@@ -347,7 +344,7 @@ def plot(record: dict) -> plt.Figure:
     over seeds), published test errors as dotted lines; a log axis with plain numbers."""
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in record["runs"])]
     # one colour per variant, the same in every panel
-    colour = {label: f"C{i}" for i, label in enumerate(variants(record["runs"]))}
+    colour = {label: f"C{i}" for i, label in enumerate(variants(results.finished(record["runs"])))}
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.8), squeeze=False)
     by_variant = groups(record)
     for dataset, ax in zip(datasets, axes[0], strict=True):
@@ -367,34 +364,28 @@ def plot(record: dict) -> plt.Figure:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", choices=list(SCALES), default="classroom")
+    parser = harness.parser(__doc__.split("\n\n")[0], PROTOCOL, "runs/attention")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS),
                         help="default: the scale's")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--iterations", type=int, help="default: the scale's")
-    parser.add_argument("--batch", type=int, help="default: the scale's")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--schedule", choices=SCHEDULES, default="constant",
                         help="the learning rate: constant (the paper) or cosine decay to 0")
     parser.add_argument("--fresh", action="store_true",
                         help="draw the training clutter and digit places anew every pass")
-    parser.add_argument("--seeds", type=int, nargs="+", help="default: the scale's")
-    parser.add_argument("--glimpses", type=int, help="glimpses per image (glimpse, stn; default 4)")
-    parser.add_argument("--k", type=int, help="points per glimpse side (glimpse, stn; default 3)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default="runs/attention", help="folder for JSON and figure")
-    args = parser.parse_args(argv)
-    results.check_device(parser, args.device)
-    preset = SCALES[args.scale]
-    datasets = args.datasets or list(preset["datasets"])
+    parser.add_argument("--glimpses", type=harness.positive_int,
+                        help="glimpses per image (glimpse, stn; default 4)")
+    parser.add_argument("--k", type=harness.positive_int,
+                        help="points per glimpse side (glimpse, stn; default 3)")
+    args = harness.parse(parser, argv)
+    sweep = SWEEPS[args.scale]
+    datasets = args.datasets or list(sweep["datasets"])
     shape = {key: value for key, value in (("glimpses", args.glimpses), ("k", args.k)) if value}
-    record = experiment(
-        datasets, args.models, args.seeds or list(preset["seeds"]), device=args.device,
-        scale=args.scale, iterations=args.iterations or preset["iterations"],
-        batch=args.batch or preset["batch"], lr=args.lr, schedule=args.schedule, fresh=args.fresh,
-        eval_every=preset["eval_every"], val_size=preset["val"], test_size=preset["test"], **shape,
-    )
+    options = {**harness.preset(args, SCALES), "schedule": args.schedule, "fresh": args.fresh,
+               **shape}
+    runs = harness.configs(parser, lambda: [
+        Config(dataset, model, seed=seed, **options) for dataset in datasets
+        for model in args.models for seed in args.seeds or sweep["seeds"]
+    ])
     name = f"{args.scale}-{'-'.join(datasets)}"
     name += "-" + "-".join(args.models) if set(args.models) != set(MODELS) else ""
     name += f"-it{args.iterations}" if args.iterations else ""
@@ -402,9 +393,12 @@ def main(argv: list[str] | None = None) -> None:
     name += "-cosine" if args.schedule == "cosine" else ""
     name += "-fresh" if args.fresh else ""
     name += "-seeds" + "-".join(map(str, args.seeds)) if args.seeds else ""  # runs apart
-    print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
-    plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
-    print(f"-> {Path(args.out) / f'{name}.png'}")
+    path = Path(args.out) / f"{name}.json"
+    record = _sweep(runs, args.device, args.scale, path)
+    print(f"{table(record)}\n-> {path}")
+    plot(record).savefig(path.with_suffix(".png"), dpi=120)
+    print(f"-> {path.with_suffix('.png')}")
+    harness.report_failures(record)
 
 
 if __name__ == "__main__":

@@ -2,31 +2,15 @@
 
     python -m hyperlib.experiments.identity [--scale smoke|classroom|paper] [--sizes 8 16 ...]
         [--values fixed learned] [--method backprop|reinforce] [--plain] [--per-tuple]
-        [--iterations N] [--lr LR] [--samples G L] [--region R] [--seeds 0 1 2]
+        [--iterations N] [--batch B] [--lr LR] [--samples G L] [--region R] [--seeds 0 1 2]
         [--device cpu] [--out runs/identity]
 
-Protocol (DESIGN.md, section 2.1). A non-adaptive sparse layer with k = n tuples over the
-n x n matrix (both index columns learned, r = 2) is trained on x ~ N(0, I) with batch 64 to
-minimise MSE(Wx, x): Adam, lr 0.005 (0.001 for n >= 64), sigma_scale 0.1, g = l = 4,
-region 4, values learned or fixed to 1. Each tuple's weights are normalised over the pool of
-*all* tuples' samples (chunk = k), as the paper's code did; ``--per-tuple`` normalises each
-tuple over its own m = 12 samples instead (the library's default, linear in k), which leaves
-tuples that land on the same diagonal entry stuck there. The metric is the MSE of the
-*evaluation-mode* layer (every tuple rounded to one integer connection) on 10,000 fresh
-vectors, against iterations. With values fixed to 1 an MSE below 0.01 means the rounded
-tuples are exactly the diagonal (one wrong connection costs 2 / n >= 0.0156 for n <= 128).
-
-Baseline (``--method reinforce``): the same parametrisation trained by REINFORCE. Every
-instance of the batch draws its own integer tuples round(z), z ~ N(mu, sigma), and the
-gradient of E[loss] with respect to mu and sigma is estimated by (loss - baseline) *
-grad log N(z; mu, sigma); the baseline (control variate) is the mean loss of the *other*
-instances of the batch, which keeps the estimator unbiased. ``--plain`` drops it.
-The values, when learned, get their ordinary (pathwise) gradient in both methods.
+The protocol, which every results file records, is :data:`PROTOCOL`.
 """
 
 from __future__ import annotations
 
-import argparse
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,14 +24,39 @@ from tqdm.auto import tqdm
 
 from hyperlib import sampling
 from hyperlib.contract import contract
-from hyperlib.experiments import results
+from hyperlib.experiments import harness, results
 from hyperlib.layers import SparseLayer
 
+PROTOCOL = """\
+Protocol. A non-adaptive sparse layer with k = n tuples over the n x n matrix (both index
+columns learned, r = 2) is trained on x ~ N(0, I) with batch 64 to minimise MSE(Wx, x): Adam,
+lr 0.005 (0.001 for n >= 64), sigma_scale 0.1, g = l = 4, region 4, values learned or fixed to 1.
+Each tuple's weights are normalised over the pool of *all* tuples' samples (chunk = k), as the
+paper's code did; --per-tuple normalises each tuple over its own m = 12 samples instead (the
+library's default, linear in k), which leaves tuples that land on the same diagonal entry stuck
+there. The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer
+connection) on 10,000 fresh vectors, against iterations; the final layer is reported (there is no
+checkpoint selection: the fresh vectors are the test). With values fixed to 1 an MSE below 0.01
+means the rounded tuples are exactly the diagonal (one wrong connection costs 2 / n >= 0.0156 for
+n <= 128).
+
+Baseline (--method reinforce): the same parametrisation trained by REINFORCE. Every instance of
+the batch draws its own integer tuples round(z), z ~ N(mu, sigma), and the gradient of E[loss]
+with respect to mu and sigma is estimated by (loss - baseline) * grad log N(z; mu, sigma); the
+baseline (control variate) is the mean loss of the *other* instances of the batch, which keeps
+the estimator unbiased. --plain drops it. The values, when learned, get their ordinary
+(pathwise) gradient in both methods.
+"""
 BUDGET = {8: 5000, 16: 5000, 32: 5000, 64: 10000, 128: 20000}  # the paper's iterations
-SCALES = {  # sizes, iterations (None: the paper's budget) and seeds at each scale
-    "smoke": {"sizes": (8,), "iterations": 300, "seeds": (0,)},
-    "classroom": {"sizes": (8, 16), "iterations": 3000, "seeds": (0, 1, 2)},
-    "paper": {"sizes": (8, 16, 32, 64, 128), "iterations": None, "seeds": (0, 1, 2)},
+SCALES = {  # Config fields at each scale; iterations None: the paper's budget of each size
+    "smoke": {"iterations": 300},
+    "classroom": {"iterations": 3000},
+    "paper": {"iterations": None},
+}
+SWEEPS = {  # the sizes and seeds a command runs at each scale
+    "smoke": {"sizes": (8,), "seeds": (0,)},
+    "classroom": {"sizes": (8, 16), "seeds": (0, 1, 2)},
+    "paper": {"sizes": (8, 16, 32, 64, 128), "seeds": (0, 1, 2)},
 }
 SNAPSHOTS = 8  # tuples stored at this many log-spaced steps per run
 
@@ -59,10 +68,11 @@ def protocol_lr(n: int) -> float:
 
 @dataclass(frozen=True)
 class Config:
-    """One training run. ``lr`` None means :func:`protocol_lr`."""
+    """One training run. ``iterations`` None means the paper's budget for n (:data:`BUDGET`,
+    else 5000), ``lr`` None means :func:`protocol_lr`."""
 
     n: int
-    iterations: int
+    iterations: int | None = None
     learn_values: bool = False
     method: str = "backprop"  # or "reinforce"
     control_variate: bool = True  # REINFORCE only
@@ -78,12 +88,18 @@ class Config:
     eval_size: int = 10_000
 
     def __post_init__(self) -> None:
+        if self.iterations is None:
+            object.__setattr__(self, "iterations", BUDGET.get(self.n, 5000))
+        if self.lr is None:
+            object.__setattr__(self, "lr", protocol_lr(self.n))
         if self.method not in ("backprop", "reinforce"):
             raise ValueError(f"method must be 'backprop' or 'reinforce', got {self.method!r}")
         if self.n < 2 or self.iterations < 1 or self.batch < 2:
             raise ValueError(f"need n >= 2, iterations >= 1 and batch >= 2: {self}")
         if self.region > self.n:
             raise ValueError(f"region {self.region} is larger than n = {self.n}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
 
 
 class ReinforceLayer(nn.Module):
@@ -157,17 +173,14 @@ def loss(model: nn.Module, x: Tensor, cfg: Config, generator: torch.Generator) -
     return per_instance.mean() + (advantage * log_prob).mean()
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, n: int, size: int, generator: torch.Generator) -> float:
     """MSE of the evaluation-mode (rounded) layer on ``size`` fresh vectors x ~ N(0, I)."""
-    was_training = model.training
-    model.eval()
-    x = torch.randn(size, n, generator=generator, device=generator.device)
-    x = x.to(model.raw_means.dtype)  # the generator draws float32 whatever the model's dtype
-    y = model(x)
-    y = y[0] if isinstance(y, tuple) else y
-    model.train(was_training)
-    return F.mse_loss(y, x).item()
+    with harness.evaluating(model):
+        x = torch.randn(size, n, generator=generator, device=generator.device)
+        x = x.to(model.raw_means.dtype)  # the generator draws float32 whatever the model's dtype
+        y = model(x)
+        y = y[0] if isinstance(y, tuple) else y
+        return F.mse_loss(y, x).item()
 
 
 def is_identity(means: Tensor) -> bool:
@@ -191,8 +204,11 @@ def _snapshot(model: nn.Module) -> dict:
     }
 
 
-def train(cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None) -> dict:
-    """Train one run; returns its record: config, eval-MSE curve, snapshots, final MSE, time.
+def train(
+    cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None
+) -> tuple[nn.Module, dict]:
+    """Train one run; returns the final model and the run's record: config, training loss and
+    eval-MSE curves (from step 0), snapshots of the tuples, final MSE, first exact step, time.
 
     ``exact_at`` is the first evaluated step at which the rounded tuples are the diagonal
     (None if never): with fixed values the layer is then exactly the identity.
@@ -200,62 +216,61 @@ def train(cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
     model = build(cfg).to(device)
-    lr = cfg.lr if cfg.lr is not None else protocol_lr(cfg.n)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     data = torch.Generator(device).manual_seed(cfg.seed)  # training batches and samples
     fresh = torch.Generator(device).manual_seed(cfg.seed + 1_000_003)  # evaluation vectors
-    steps, mse, snapshots, exact_at = [], [], {}, None
-    keep = _snapshot_steps(cfg.iterations)
-    start = time.perf_counter()
-    for step in range(cfg.iterations + 1):
-        if step % cfg.eval_every == 0 or step == cfg.iterations:
-            steps.append(step)
-            mse.append(evaluate(model, cfg.n, cfg.eval_size, fresh))
-            if exact_at is None and is_identity(tuples(model)[0]):
-                exact_at = step
+    snapshots, exact, keep = {}, [], _snapshot_steps(cfg.iterations)
+
+    def batch_loss(step: int) -> Tensor:
+        x = torch.randn(cfg.batch, cfg.n, generator=data, device=device)
+        return loss(model, x, cfg, data)
+
+    def mse() -> float:
+        exact.append(is_identity(tuples(model)[0]))
+        return evaluate(model, cfg.n, cfg.eval_size, fresh)
+
+    def snapshot(step: int) -> None:
         if step in keep:
             snapshots[str(step)] = _snapshot(model)
-        if step == cfg.iterations:
-            break
-        x = torch.randn(cfg.batch, cfg.n, generator=data, device=device)
-        optimizer.zero_grad(set_to_none=True)
-        loss(model, x, cfg, data).backward()
-        optimizer.step()
-        if progress is not None:
-            progress.update()
-    return {
-        **asdict(cfg), "lr": lr, "steps": steps, "mse": mse, "final_mse": mse[-1],
-        "exact_at": exact_at, "wall_s": round(time.perf_counter() - start, 2),
-        "snapshots": snapshots,
+
+    start = time.perf_counter()
+    curves = harness.fit(model, optimizer, batch_loss, mse, iterations=cfg.iterations,
+                         eval_every=cfg.eval_every, select=None, from_start=True,
+                         after_step=snapshot, progress=progress)
+    exact_at = next((step for step, ok in zip(curves.steps, exact, strict=True) if ok), None)
+    return model, {
+        **asdict(cfg), "steps": curves.steps, "loss": curves.loss, "mse": curves.metric,
+        "final_mse": curves.metric[-1], "exact_at": exact_at,
+        "wall_s": round(time.perf_counter() - start, 2), "snapshots": snapshots,
     }
+
+
+def header(method: str, values: str, scale: str, device: str) -> dict:
+    """The fields of a results file beside its runs."""
+    return {"experiment": "identity", "scale": scale, "method": method, "values": values,
+            "protocol": PROTOCOL, "machine": results.machine(device)}
 
 
 def experiment(
-    sizes: list[int], seeds: list[int], learn_values: bool, *, iterations: int | None = None,
-    device: str = "cpu", scale: str = "custom", **options,
+    sizes: list[int], seeds: list[int], learn_values: bool, *, device: str = "cpu",
+    scale: str = "custom", path: str | Path | None = None, **options,
 ) -> dict:
-    """Every size and seed of one variant; returns the results file's contents.
+    """Every size and seed of one variant; returns the results file's contents, saved to
+    ``path`` after every run when given. ``options`` go to :class:`Config` (iterations,
+    method, lr, control_variate, batch, ...); ``iterations`` None: the paper's budget."""
+    runs = [Config(n, learn_values=learn_values, seed=seed, **options)
+            for n in sizes for seed in seeds]
+    return _sweep(runs, device, scale, path)
 
-    ``iterations`` None gives each size the paper's budget (:data:`BUDGET`, else 5000);
-    ``options`` go to :class:`Config` (method, lr, control_variate, batch, ...).
-    """
-    configs = [
-        Config(n, iterations or BUDGET.get(n, 5000), learn_values, seed=seed, **options)
-        for n in sizes for seed in seeds
-    ]
-    total = sum(c.iterations for c in configs)
-    label = f"identity {configs[0].method}, values {'learned' if learn_values else 'fixed'}"
-    runs = []
-    with tqdm(total=total, desc=label, unit="step", mininterval=1.0) as progress:
-        for cfg in configs:
-            progress.set_postfix(n=cfg.n, seed=cfg.seed)
-            runs.append(train(cfg, device, progress))
-    return {
-        "experiment": "identity", "scale": scale, "method": configs[0].method,
-        "values": "learned" if learn_values else "fixed",
-        "protocol": __doc__.split("Protocol (")[1].split("\n\n")[0],
-        "machine": results.machine(device), "runs": runs,
-    }
+
+def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None) -> dict:
+    values = "learned" if runs[0].learn_values else "fixed"
+    label = f"identity {runs[0].method}, values {values}"
+    return harness.sweep(
+        runs, lambda cfg, bar: train(cfg, device, bar)[1], path,
+        header(runs[0].method, values, scale, device), desc=label,
+        postfix=lambda cfg: {"n": cfg.n, "seed": cfg.seed},
+    )
 
 
 def variant(record: dict) -> str:
@@ -277,10 +292,11 @@ def plot(records: list[dict], axes: list[plt.Axes] | None = None) -> plt.Figure:
         grid = plt.subplots(1, len(records), figsize=(5 * len(records), 3.6), squeeze=False)[1]
         axes = list(grid[0])
     for record, ax in zip(records, axes, strict=True):
-        sizes = sorted({run["n"] for run in record["runs"]})
+        done = results.finished(record["runs"])
+        sizes = sorted({run["n"] for run in done})
         colors = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
         for n, color in zip(sizes, colors, strict=True):
-            runs = [run for run in record["runs"] if run["n"] == n]
+            runs = [run for run in done if run["n"] == n]
             steps = np.array(runs[0]["steps"][1:])  # step 0 has no place on a log axis
             curves = np.array([run["mse"][1:] for run in runs])  # (seeds, evals)
             ax.plot(steps, curves.mean(0), color=color, label=f"n = {n} ({len(runs)} seeds)")
@@ -294,56 +310,57 @@ def plot(records: list[dict], axes: list[plt.Axes] | None = None) -> plt.Figure:
 
 
 def table(record: dict) -> str:
-    """Final eval MSE and first exact step per size and seed, as text."""
+    """Final eval MSE and first exact step per size and seed, as text ("diverged" for a run
+    that did not finish)."""
     lines = [f"{variant(record)}: final eval MSE (first step with the exact diagonal)"]
     for n in sorted({run["n"] for run in record["runs"]}):
         runs = [run for run in record["runs"] if run["n"] == n]
-        cells = [
-            f"{run['final_mse']:.4f} ({run['exact_at'] if run['exact_at'] is not None else '-'})"
-            for run in runs
-        ]
+        cells = [_cell(run) for run in runs]
         lines.append(f"  n = {n:4d}, {runs[0]['iterations']:6d} it: " + "  ".join(cells))
     return "\n".join(lines)
 
 
+def _cell(run: dict) -> str:
+    if run.get("status", "ok") != "ok":
+        return "diverged"
+    return f"{run['final_mse']:.4f} ({run['exact_at'] if run['exact_at'] is not None else '-'})"
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", choices=list(SCALES), default="classroom")
-    parser.add_argument("--sizes", type=int, nargs="+", help="default: the scale's")
+    parser = harness.parser(__doc__.split("\n\n")[0], PROTOCOL, "runs/identity")
+    parser.add_argument("--sizes", type=harness.positive_int, nargs="+",
+                        help="n of each run; default: the scale's")
     parser.add_argument("--values", nargs="+", choices=("fixed", "learned"), default=["fixed"])
     parser.add_argument("--method", choices=("backprop", "reinforce"), default="backprop")
     parser.add_argument("--plain", action="store_true", help="REINFORCE without control variate")
     parser.add_argument("--per-tuple", action="store_true",
                         help="normalise each tuple over its own samples (default: the pool)")
-    parser.add_argument("--iterations", type=int, help="default: the scale's (paper: per size)")
-    parser.add_argument("--lr", type=float, help="default: 0.005, or 0.001 for n >= 64")
-    parser.add_argument("--samples", type=int, nargs=2, metavar=("G", "L"), default=(4, 4),
-                        help="global and local samples per tuple")
-    parser.add_argument("--region", type=int, default=4)
-    parser.add_argument("--seeds", type=int, nargs="+", help="default: the scale's")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default="runs/identity", help="folder for JSON and figure")
-    args = parser.parse_args(argv)
-    results.check_device(parser, args.device)
-    preset = SCALES[args.scale]
-    sizes, seeds = args.sizes or preset["sizes"], args.seeds or preset["seeds"]
-    iterations = args.iterations or preset["iterations"]
+    parser.add_argument("--samples", type=harness.natural_int, nargs=2, metavar=("G", "L"),
+                        default=(4, 4), help="global and local samples per tuple")
+    parser.add_argument("--region", type=harness.positive_int, default=4)
+    args = harness.parse(parser, argv)
+    sweep = SWEEPS[args.scale]
+    options = {**harness.preset(args, SCALES), "method": args.method,
+               "control_variate": not args.plain, "g": args.samples[0], "l": args.samples[1],
+               "region": args.region, "pooled": not args.per_tuple}
+    variants = harness.configs(parser, lambda: [
+        [Config(n, learn_values=values == "learned", seed=seed, **options)
+         for n in args.sizes or sweep["sizes"] for seed in args.seeds or sweep["seeds"]]
+        for values in args.values
+    ])
     records = []
-    for values in args.values:
-        record = experiment(
-            sizes, seeds, values == "learned", iterations=iterations, device=args.device,
-            scale=args.scale, method=args.method, control_variate=not args.plain, lr=args.lr,
-            g=args.samples[0], l=args.samples[1], region=args.region, pooled=not args.per_tuple,
-        )
+    for values, runs in zip(args.values, variants, strict=True):
         path = Path(args.out) / f"{_name(args, values)}.json"
-        print(f"{table(record)}\n-> {results.save(path, record)}")
-        records.append(record)
+        records.append(_sweep(runs, args.device, args.scale, path))
+        print(f"{table(records[-1])}\n-> {path}")
     path = Path(args.out) / f"{_name(args, '-'.join(args.values))}.png"
     plot(records).savefig(path, dpi=120)
     print(f"-> {path}")
+    for record in records:
+        harness.report_failures(record)
 
 
-def _name(args: argparse.Namespace, values: str) -> str:
+def _name(args, values: str) -> str:
     """File name of a variant, e.g. 'backprop-fixed-paper', 'reinforce-plain-fixed-paper'."""
     method = args.method + ("-plain" if args.plain else "")
     method += "-per-tuple" if args.per_tuple else ""

@@ -1,22 +1,24 @@
 """Results files: what every experiment stores beside its numbers.
 
-A results file is JSON: ``{"experiment", "scale", "config", "machine", "runs": [...]}``, where
-``machine`` says where and with what it ran (device and its name, threads, library versions,
-date) and each run holds its own seed, curves, final metrics and wall time.
+A results file is JSON: ``{"experiment", "scale", "protocol", "machine", "complete", "runs":
+[...]}``, where ``machine`` says where and with what it ran (device and its name, threads, library
+versions, date), ``complete`` whether every run of the command finished, and each run holds its
+own configuration, seed, curves, final metrics, wall time, ``status`` ("ok", or "diverged" with
+its ``error``) and the time it ``finished``.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
+import os
 import platform
+import tempfile
 from pathlib import Path
 
 import torch
 
 import hyperlib
-from hyperlib.data import data_root
 
 
 def device_name(device: torch.device | str) -> str:
@@ -30,12 +32,6 @@ def device_name(device: torch.device | str) -> str:
             return next(models).strip()
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
-
-
-def check_device(parser: argparse.ArgumentParser, device: str) -> None:
-    """Refuse a command's ``--device cuda...`` on a machine without CUDA, as a usage error."""
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device here")
 
 
 def machine(device: torch.device | str) -> dict:
@@ -53,12 +49,20 @@ def machine(device: torch.device | str) -> dict:
 
 def save(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` as compact JSON to ``path`` (folders made as needed): one line per
-    top-level key, so a diff shows which part changed."""
+    top-level key, so a diff shows which part changed. Atomic: the text goes to a temporary file
+    beside ``path`` first, which then replaces it, so an interrupted save leaves the old file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
              for key, value in payload.items()]
-    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("{\n" + ",\n".join(lines) + "\n}\n")
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
     return path
 
 
@@ -67,21 +71,37 @@ def load(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def finished(runs: list[dict]) -> list[dict]:
+    """The runs that trained to the end (not diverged); runs stored before ``status`` existed
+    all did."""
+    return [run for run in runs if run.get("status", "ok") == "ok"]
+
+
 def combine(records: list[dict], key: tuple[str, ...], same: str) -> dict:
     """One record from several results files (e.g. parts of an experiment run apart, and
-    reruns): their runs together, where a run of a later file replaces the run of an earlier
-    file with the same ``key`` fields (e.g. size, method, seed). Every record must agree on the
-    field ``same`` (e.g. the protocol); ``machine`` comes from the first, ``machines`` lists all."""
+    reruns): their runs together, where of runs with the same ``key`` fields (e.g. size, method,
+    seed) the one that finished last is kept: by its ``finished`` time, else by its file's date
+    (runs stored before ``finished`` existed); on equal dates the later record's. Every record
+    must agree on the field ``same`` (e.g. the protocol); ``machine`` comes from the first,
+    ``machines`` lists all."""
     if not records:
         raise ValueError("no results to combine")
     values = {record[same] for record in records}
     if len(values) != 1:
         raise ValueError(f"cannot combine results of different {same}s: {sorted(values)}")
-    runs = {tuple(r[field] for field in key): r for record in records for r in record["runs"]}
+    dated = [(run.get("finished", record["machine"].get("date", "")), i, run)
+             for i, record in enumerate(records) for run in record["runs"]]
+    runs: dict[tuple, dict] = {}
+    for _, _, run in sorted(dated, key=lambda item: item[:2]):
+        runs[tuple(run[field] for field in key)] = run
     return {**records[0], "runs": list(runs.values()),
             "machines": [record["machine"] for record in records]}
 
 
+STORED = Path(__file__).resolve().parents[2] / "data" / "results"
+
+
 def stored(experiment: str) -> Path:
-    """The folder of an experiment's stored results in the repository: data/results/<name>."""
-    return data_root() / "results" / experiment
+    """The folder of an experiment's stored results in the repository: data/results/<name>
+    (the data folder of ``HYPERLIB_DATA`` holds MNIST, not these)."""
+    return STORED / experiment

@@ -5,35 +5,12 @@
         [--methods quicksort quicksort-perm neuralsort softsort diffsort]
         [--iterations N] [--batch B] [--lr LR] [--seeds 0 1 2] [--device cpu] [--out runs/sort]
 
-Task (DESIGN.md, section 2.2). A list holds s numbers, each written with d MNIST digit images
-(``hyperlib.data.SortingLists``): d = 3 and s = 4, 8, 16 in the paper's protocol, d = 4 and
-n = 3, 5, 7, 9, 15 in the NeuralSort benchmark. Every method trains the same scorer (a CNN
-reads each digit image, an MLP maps the digits' features to one scalar key) on lists of
-*training* digits, selects the checkpoint with the best exact-sort accuracy on lists of
-*validation* digits, and is tested on lists of **test** digits. At evaluation every method
-sorts by its keys with a hard ``argsort``. Methods differ only in how the training loss
-sees the keys:
-
-* ``quicksort``      the paper: ``hyperlib.sort.SortLayer`` soft-sorts the digit *images*;
-                     the loss is the binary cross-entropy with the images in the true order.
-                     No label and no permutation is ever shown.
-* ``quicksort-perm`` the same layer under permutation supervision: it sorts one-hot item
-                     ids, giving a doubly stochastic (s, s) matrix P; the loss is
-                     -log P[i, true item at position i].
-* ``neuralsort``     Grover et al. 2019 (deterministic), same loss on its relaxed P.
-* ``softsort``       Prillo & Eisenschlos 2020, same loss on its relaxed P.
-* ``diffsort``       Petersen et al. 2021, the ``diffsort`` package's odd-even sorting
-                     network; binary cross-entropy of its P with the true permutation.
-
-Metrics: *exact* — the fraction of test lists sorted entirely right; *position* — the
-fraction of positions holding the right number. Lists with equal numbers count as right
-whichever way the ties go (we compare numbers, not item ids); their rate is reported.
+The task, which every results file records, is :data:`PROTOCOL`.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,32 +24,60 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from hyperlib.data import SORT_PROTOCOLS, SortingLists
-from hyperlib.experiments import results
+from hyperlib.experiments import harness, results
 from hyperlib.sort import SortLayer
 
+PROTOCOL = """\
+Task. A list holds s numbers, each written with d MNIST digit images
+(hyperlib.data.SortingLists): d = 3 and s = 4, 8, 16 in the paper's protocol, d = 4 and
+n = 3, 5, 7, 9, 15 in the NeuralSort benchmark. Every method trains the same scorer (a CNN
+reads each digit image, an MLP maps the digits' features to one scalar key) on lists of
+*training* digits, selects the checkpoint with the best exact-sort accuracy on lists of
+*validation* digits, and is tested on lists of **test** digits. At evaluation every method
+sorts by its keys with a hard argsort. Methods differ only in how the training loss
+sees the keys:
+
+* quicksort      the paper: hyperlib.sort.SortLayer soft-sorts the digit *images*;
+                 the loss is the binary cross-entropy with the images in the true order.
+                 No label and no permutation is ever shown.
+* quicksort-perm the same layer under permutation supervision: it sorts one-hot item
+                 ids, giving a doubly stochastic (s, s) matrix P; the loss is
+                 -log P[i, true item at position i].
+* neuralsort     Grover et al. 2019 (deterministic), same loss on its relaxed P.
+* softsort       Prillo & Eisenschlos 2020, same loss on its relaxed P.
+* diffsort       Petersen et al. 2021, the diffsort package's odd-even sorting
+                 network; binary cross-entropy of its P with the true permutation.
+
+Metrics: *exact* — the fraction of test lists sorted entirely right; *position* — the
+fraction of positions holding the right number. Lists with equal numbers count as right
+whichever way the ties go (we compare numbers, not item ids); their rate is reported.
+"""
 METHODS = ("quicksort", "quicksort-perm", "neuralsort", "softsort", "diffsort")
 BUDGET = {4: 30_000, 8: 60_000, 16: 120_000}  # the paper's iterations (batch 128, Adam 1e-4)
 # NeuralSort (Grover et al. 2019, deterministic), 4-digit numbers: exact match, per position
 PUBLISHED = {3: (0.930, 0.951), 5: (0.837, 0.927), 7: (0.738, 0.909), 9: (0.649, 0.896),
              15: (0.386, 0.857)}
 ITEMS = 64  # numbers per batch when the batch is not given: max(2, ITEMS // s) lists
-SCALES = {  # iterations (None: the paper's budget, else 30k), lists per batch, lr, eval lists
-    "smoke": {"iterations": 20, "batch": 8, "lr": 1e-3, "eval_every": 10, "val": 64, "test": 64},
-    "classroom": {"iterations": 1000, "batch": None, "lr": 1e-3, "eval_every": 250, "val": 500,
-                  "test": 2000},
-    "paper": {"iterations": None, "batch": 128, "lr": 1e-4, "eval_every": 1000, "val": 2000,
-              "test": 10_000},
+SCALES = {  # Config fields at each scale; iterations None: the paper's budget (else 30k)
+    "smoke": {"iterations": 20, "batch": 8, "lr": 1e-3, "eval_every": 10, "val_lists": 64,
+              "test_lists": 64},
+    "classroom": {"iterations": 1000, "batch": None, "lr": 1e-3, "eval_every": 250,
+                  "val_lists": 500, "test_lists": 2000},
+    "paper": {"iterations": None, "batch": 128, "lr": 1e-4, "eval_every": 1000,
+              "val_lists": 2000, "test_lists": 10_000},
 }
+SEEDS = (0, 1, 2)  # at every scale
 
 
 @dataclass(frozen=True)
 class Config:
-    """One training run of one method at one list size."""
+    """One training run of one method at one list size; ``iterations`` None: the paper's
+    budget for the size (:data:`BUDGET`, else 30,000)."""
 
     method: str
     size: int
     digits: int = 3
-    iterations: int = 1000
+    iterations: int | None = 1000
     batch: int | None = None  # lists per batch; None: max(2, ITEMS // size)
     lr: float = 1e-3
     seed: int = 0
@@ -85,10 +90,19 @@ class Config:
     steepness: float = 10.0  # diffsort
 
     def __post_init__(self) -> None:
+        if self.iterations is None:
+            object.__setattr__(self, "iterations", BUDGET.get(self.size, 30_000))
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.size < 2 or self.digits < 1 or self.iterations < 1 or (self.batch or 1) < 1:
             raise ValueError(f"need size >= 2, digits >= 1, iterations >= 1, batch >= 1: {self}")
+        if min(self.eval_every, self.val_lists, self.test_lists, self.candidates) < 1:
+            raise ValueError(f"need eval_every, val_lists, test_lists, candidates >= 1: {self}")
+        settings = {"lr": self.lr, "certainty": self.certainty, "tau": self.tau,
+                    "steepness": self.steepness}
+        for name, value in settings.items():
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
 
     @property
     def lists(self) -> int:
@@ -182,17 +196,14 @@ class Method(nn.Module):
         return -(relaxed * target).sum(-1).clamp_min(1e-9).log().mean()
 
 
-@torch.no_grad()
 def accuracy(scorer: nn.Module, lists: tuple[Tensor, Tensor], batch: int = 256) -> dict:
     """Hard sort by the keys: exact-match and per-position accuracy, and the tie rate.
 
     lists: x (N, s, d, 28, 28), numbers (N, s). Ties count as right (numbers are compared).
     """
-    was_training = scorer.training
-    scorer.eval()
     x, numbers = lists
-    keys = torch.cat([scorer(x[i : i + batch]) for i in range(0, len(x), batch)])  # (N, s)
-    scorer.train(was_training)
+    with harness.evaluating(scorer):
+        keys = torch.cat([scorer(x[i : i + batch]) for i in range(0, len(x), batch)])  # (N, s)
     predicted = numbers.gather(1, keys.argsort(dim=1, stable=True))
     truth = numbers.sort(dim=1).values
     right = predicted == truth  # (N, s)
@@ -232,57 +243,46 @@ def train(
     val = _lists("val", cfg, cfg.val_lists, 1, device)
     data = torch.Generator().manual_seed(cfg.seed)  # lists (drawn on the CPU)
     noise = torch.Generator(device).manual_seed(cfg.seed)  # the quicksort's candidates
-    steps, losses, val_exact, best, best_state = [], [], [], -1.0, None
-    start, running = time.perf_counter(), []
-    for step in range(1, cfg.iterations + 1):
+
+    def batch_loss(step: int) -> Tensor:
         x, _, order = train_lists.sample(cfg.lists, data)
-        loss = model.loss(x, order, noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        running.append(loss.detach())  # no host sync per step; averaged at each evaluation
-        if step % cfg.eval_every == 0 or step == cfg.iterations:
-            exact = accuracy(model.scorer, val)["exact"]
-            steps.append(step)
-            losses.append(torch.stack(running).mean().item())
-            val_exact.append(exact)
-            running = []
-            if exact > best:
-                best, best_step = exact, step
-                best_state = copy.deepcopy(model.scorer.state_dict())
-        if progress is not None:
-            progress.update()
-    model.scorer.load_state_dict(best_state)
+        return model.loss(x, order, noise)
+
+    start = time.perf_counter()
+    curves = harness.fit(
+        model, optimizer, batch_loss, lambda: accuracy(model.scorer, val)["exact"],
+        iterations=cfg.iterations, eval_every=cfg.eval_every, select="max", progress=progress,
+    )
     test = accuracy(model.scorer, heldout_lists(cfg, device))
     return model.scorer.eval(), {
-        **asdict(cfg), "lists": cfg.lists, "steps": steps, "loss": losses, "val_exact": val_exact,
-        "best_step": best_step, "test": test, "wall_s": round(time.perf_counter() - start, 1),
+        **asdict(cfg), "lists": cfg.lists, "steps": curves.steps, "loss": curves.loss,
+        "val_exact": curves.metric, "best_step": curves.best_step, "test": test,
+        "wall_s": round(time.perf_counter() - start, 1),
     }
 
 
 def experiment(
     protocol: str, sizes: list[int], methods: list[str], seeds: list[int], *,
-    device: str = "cpu", scale: str = "custom", **options,
+    device: str = "cpu", scale: str = "custom", path: str | Path | None = None, **options,
 ) -> dict:
-    """Every size, method and seed; returns the results file's contents. ``options`` go to
-    :class:`Config` (iterations, batch, lr, ...); ``iterations`` None: the paper's budget."""
+    """Every size, method and seed; returns the results file's contents, saved to ``path``
+    after every run when given. ``options`` go to :class:`Config` (iterations, batch, lr, ...);
+    ``iterations`` None: the paper's budget."""
     digits = SORT_PROTOCOLS[protocol]["digits"]
-    iterations = options.pop("iterations", None)
-    configs = [
-        Config(method, size, digits, iterations or BUDGET.get(size, 30_000), seed=seed, **options)
-        for size in sizes for method in methods for seed in seeds
-    ]
-    runs = []
-    with tqdm(total=sum(c.iterations for c in configs), desc=f"sort ({protocol})",
-              unit="step", mininterval=1.0) as progress:
-        for cfg in configs:
-            progress.set_postfix(s=cfg.size, method=cfg.method, seed=cfg.seed)
-            runs.append(train(cfg, device, progress)[1])
-    return {
-        "experiment": "sort", "protocol": protocol, "scale": scale,
-        "task": __doc__[__doc__.index("Task ("):__doc__.index("\n\nMetrics")],
-        "machine": results.machine(device), "runs": runs,
-    }
+    runs = [Config(method, size, digits, seed=seed, **options)
+            for size in sizes for method in methods for seed in seeds]
+    return _sweep(runs, protocol, device, scale, path)
+
+
+def _sweep(runs: list[Config], protocol: str, device: str, scale: str,
+           path: str | Path | None) -> dict:
+    header = {"experiment": "sort", "protocol": protocol, "scale": scale, "task": PROTOCOL,
+              "machine": results.machine(device)}
+    return harness.sweep(
+        runs, lambda cfg, bar: train(cfg, device, bar)[1], path, header,
+        desc=f"sort ({protocol})",
+        postfix=lambda cfg: {"s": cfg.size, "method": cfg.method, "seed": cfg.seed},
+    )
 
 
 def combine(records: list[dict]) -> dict:
@@ -294,7 +294,7 @@ def combine(records: list[dict]) -> dict:
 def summary(record: dict) -> dict:
     """{(size, method): (mean, std, seeds) of test exact and of test position}."""
     table: dict = {}
-    for run in record["runs"]:
+    for run in results.finished(record["runs"]):
         table.setdefault((run["size"], run["method"]), []).append(run["test"])
     return {
         key: tuple(
@@ -310,6 +310,8 @@ def table(record: dict) -> str:
     """Test accuracy per size (rows) and method (columns): exact / per position, mean over
     seeds (± std of exact); for the NeuralSort protocol the published figures beside them."""
     stats = summary(record)
+    if not stats:
+        return "no run finished"
     sizes = sorted({size for size, _ in stats})
     methods = [m for m in METHODS if any(m == method for _, method in stats)]
     published = record["protocol"] == "neuralsort"
@@ -355,33 +357,28 @@ def plot(record: dict, ax: plt.Axes | None = None) -> plt.Figure:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", choices=list(SCALES), default="classroom")
+    parser = harness.parser(__doc__.split("\n\n")[0], PROTOCOL, "runs/sort")
     parser.add_argument("--protocol", choices=list(SORT_PROTOCOLS), default="paper")
-    parser.add_argument("--sizes", type=int, nargs="+", help="default: the protocol's")
+    parser.add_argument("--sizes", type=harness.positive_int, nargs="+",
+                    help="default: the protocol's")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--iterations", type=int, help="default: the scale's (paper: per size)")
-    parser.add_argument("--batch", type=int, help="lists per batch; default: the scale's")
-    parser.add_argument("--lr", type=float, help="Adam's learning rate; default: the scale's")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default="runs/sort", help="folder for JSON and figure")
-    args = parser.parse_args(argv)
-    results.check_device(parser, args.device)
-    preset = SCALES[args.scale]
-    record = experiment(
-        args.protocol, args.sizes or list(SORT_PROTOCOLS[args.protocol]["sizes"]), args.methods,
-        args.seeds, device=args.device, scale=args.scale,
-        iterations=args.iterations or preset["iterations"], batch=args.batch or preset["batch"],
-        lr=args.lr or preset["lr"], eval_every=preset["eval_every"], val_lists=preset["val"],
-        test_lists=preset["test"],
-    )
+    args = harness.parse(parser, argv)
+    digits = SORT_PROTOCOLS[args.protocol]["digits"]
+    options = harness.preset(args, SCALES)
+    runs = harness.configs(parser, lambda: [
+        Config(method, size, digits, seed=seed, **options)
+        for size in args.sizes or SORT_PROTOCOLS[args.protocol]["sizes"]
+        for method in args.methods for seed in args.seeds or SEEDS
+    ])
     name = f"{args.protocol}-{args.scale}"
     name += "-s" + "-".join(map(str, args.sizes)) if args.sizes else ""
     name += "-" + "-".join(args.methods) if set(args.methods) != set(METHODS) else ""
-    print(f"{table(record)}\n-> {results.save(Path(args.out) / f'{name}.json', record)}")
-    plot(record).savefig(Path(args.out) / f"{name}.png", dpi=120)
-    print(f"-> {Path(args.out) / f'{name}.png'}")
+    path = Path(args.out) / f"{name}.json"
+    record = _sweep(runs, args.protocol, args.device, args.scale, path)
+    print(f"{table(record)}\n-> {path}")
+    plot(record).savefig(path.with_suffix(".png"), dpi=120)
+    print(f"-> {path.with_suffix('.png')}")
+    harness.report_failures(record)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,209 @@
+"""The experiment harness (hyperlib.experiments.harness, results): the shared loop, arguments
+and saving, and each command's behaviour under bad values, interruption and divergence."""
+
+import json
+import math
+import time
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+from hyperlib import bench
+from hyperlib.experiments import attention, harness, identity, results, sort
+
+matplotlib.use("Agg")
+
+COMMANDS = {"identity": identity.main, "sort": sort.main, "attention": attention.main,
+            "bench": bench.main}
+SMALL = {  # the smallest real run of each command
+    "identity": ["--scale", "smoke", "--sizes", "4", "--iterations", "4", "--seeds", "0", "1"],
+    "sort": ["--scale", "smoke", "--protocol", "neuralsort", "--sizes", "3", "--methods",
+             "softsort", "--iterations", "2", "--seeds", "0", "1"],
+    "attention": ["--scale", "smoke", "--models", "mlp", "--iterations", "2", "--seeds", "0", "1"],
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        ("identity", ["--iterations", "0"]), ("identity", ["--iterations", "-5"]),
+        ("identity", ["--batch", "0"]), ("identity", ["--lr", "0"]),
+        ("identity", ["--lr", "-1"]), ("identity", ["--lr", "nan"]),
+        ("identity", ["--lr", "inf"]), ("identity", ["--sizes", "0"]),
+        ("identity", ["--sizes", "3"]),  # region 4 does not fit in n = 3
+        ("identity", ["--region", "0"]), ("identity", ["--samples", "-1", "-1"]),
+        ("identity", ["--device", "bogus"]), ("identity", ["--seeds", "-1"]),
+        ("identity", ["--batch", "1"]),  # REINFORCE's baseline needs two instances
+        ("sort", ["--lr", "0"]), ("sort", ["--sizes", "0"]), ("sort", ["--batch", "0"]),
+        ("sort", ["--iterations", "2.5"]), ("sort", ["--scale", "huge"]),
+        ("attention", ["--glimpses", "0"]), ("attention", ["--k", "0"]),
+        ("attention", ["--iterations", "0"]), ("attention", ["--device", "gpu"]),
+        ("bench", ["--steps", "0"]), ("bench", ["--steps", "-1"]), ("bench", ["--warmup", "-5"]),
+        ("bench", ["--budget", "nan"]), ("bench", ["--threads", "0"]),
+    ],
+)
+def test_a_bad_value_is_a_usage_error(command, argv, tmp_path, capsys):
+    start = time.perf_counter()
+    out = ["--json", str(tmp_path / "b.json")] if command == "bench" else ["--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_:
+        COMMANDS[command]([*argv, *out])
+    assert exit_.value.code == 2 and "error:" in capsys.readouterr().err
+    assert time.perf_counter() - start < 5 and not list(tmp_path.glob("*.json"))
+
+
+def test_a_bad_scale_in_the_environment_is_a_usage_error(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("HYPERLIB_SCALE", "huge")
+    with pytest.raises(SystemExit) as exit_:
+        identity.main(["--out", str(tmp_path)])
+    assert exit_.value.code == 2 and "HYPERLIB_SCALE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [*SMALL, "bench"])
+def test_an_unwritable_out_fails_before_any_training(command, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_:
+        if command == "bench":
+            bench.main(["--sizes", "64", "--json", str(blocker / "bench.json")])
+        else:
+            COMMANDS[command]([*SMALL[command], "--out", str(blocker / "out")])
+    assert exit_.value.code == 2 and "cannot write there" in capsys.readouterr().err
+    assert time.perf_counter() - start < 5
+
+
+def test_the_scale_comes_from_the_environment_when_not_given(monkeypatch, tmp_path):
+    monkeypatch.setenv("HYPERLIB_SCALE", "smoke")
+    identity.main(["--sizes", "4", "--seeds", "0", "--out", str(tmp_path)])
+    record = results.load(tmp_path / "backprop-fixed-smoke.json")
+    assert record["scale"] == "smoke" and record["runs"][0]["iterations"] == 300
+
+
+@pytest.mark.parametrize("command", ["sort", "attention"])
+def test_an_interrupted_command_keeps_its_finished_runs(command, monkeypatch, tmp_path, capsys):
+    module = {"sort": sort, "attention": attention}[command]
+    real, calls = module.train, []
+
+    def train_then_interrupt(cfg, *args, **kwargs):
+        calls.append(cfg)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(module, "train", train_then_interrupt)
+    with pytest.raises(SystemExit) as exit_:
+        module.main([*SMALL[command], "--out", str(tmp_path)])
+    assert exit_.value.code == 130 and "1 of 2 runs finished" in capsys.readouterr().err
+    (path,) = tmp_path.glob("*.json")
+    record = json.loads(path.read_text())  # valid JSON
+    assert not record["complete"] and [run["seed"] for run in record["runs"]] == [0]
+    assert record["runs"][0]["status"] == "ok" and "finished" in record["runs"][0]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_save_that_fails_midway_leaves_the_old_file(tmp_path, monkeypatch):
+    path = results.save(tmp_path / "r.json", {"runs": [1, 2]})
+    before = path.read_text()
+    with pytest.raises(TypeError):  # the second key cannot be written
+        results.save(path, {"runs": [3], "bad": object()})
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):  # interrupted between writing and replacing
+        results.save(path, {"runs": [4]})
+    assert path.read_text() == before and results.load(path) == {"runs": [1, 2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
+
+
+def test_a_diverging_run_is_reported_and_recorded(monkeypatch, tmp_path, capsys):
+    real = identity.loss
+    monkeypatch.setattr(identity, "loss", lambda *args: real(*args) * math.nan)
+    with pytest.raises(SystemExit) as exit_:
+        identity.main([*SMALL["identity"], "--out", str(tmp_path)])
+    assert exit_.value.code == 1
+    captured = capsys.readouterr()
+    assert "the parameters are not finite at step 2" in captured.err  # NaN from step 1 on
+    assert "diverged  diverged" in captured.out  # the table names both seeds' runs
+    record = results.load(tmp_path / "backprop-fixed-smoke-it4.json")
+    assert record["complete"] and [run["status"] for run in record["runs"]] == ["diverged"] * 2
+    assert record["runs"][0]["steps"] == [0] and results.finished(record["runs"]) == []
+
+
+def _quadratic(target: float):
+    """A one-parameter model, its optimizer and its loss (w - target)^2."""
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.25)
+    return model, optimizer, lambda step: (model.weight - target).pow(2).sum()
+
+
+def test_fit_evaluates_selects_and_restores_the_best_checkpoint():
+    model, optimizer, loss = _quadratic(1.0)
+    metric = iter([5.0, 1.0, 3.0, 1.0])  # the second evaluation is best (the first of two 1.0s)
+    seen = []
+    curves = harness.fit(model, optimizer, loss, lambda: next(metric), iterations=7,
+                         eval_every=2, select="min", after_step=seen.append)
+    assert curves.steps == [2, 4, 6, 7] and curves.metric == [5.0, 1.0, 3.0, 1.0]
+    assert curves.best_step == 4 and seen == list(range(8))
+    assert model.weight.item() == pytest.approx(1 - 0.5**4)  # the weight after step 4
+    assert curves.loss[0] == pytest.approx((1 + 0.25) / 2)  # mean of steps 1 and 2
+
+
+def test_fit_from_the_start_without_selection_keeps_the_final_model():
+    model, optimizer, loss = _quadratic(1.0)
+    curves = harness.fit(model, optimizer, loss, lambda: 0.0, iterations=3, eval_every=3,
+                         select=None, from_start=True)
+    assert curves.steps == [0, 3] and curves.loss[0] is None and curves.best_step == 3
+    assert model.weight.item() == pytest.approx(1 - 0.5**3)
+
+
+def test_fit_stops_a_run_whose_loss_metric_or_parameters_are_not_finite():
+    model, optimizer, loss = _quadratic(math.inf)
+    with pytest.raises(harness.Diverged, match="training loss is inf at step 1") as error:
+        harness.fit(model, optimizer, loss, lambda: 0.0, iterations=9, eval_every=1)
+    assert error.value.fit.steps == [1]
+    model, optimizer, loss = _quadratic(1.0)
+    with pytest.raises(harness.Diverged, match="metric is nan at step 1"):
+        harness.fit(model, optimizer, loss, lambda: math.nan, iterations=3, eval_every=1)
+
+    def refuses(step):  # a layer that refuses its non-finite parameters, as hyperlib's do
+        if not torch.isfinite(model.weight).all():
+            raise ValueError("non-finite numbers")
+        return loss(step)
+
+    model, optimizer, loss = _quadratic(math.inf)
+    with pytest.raises(harness.Diverged, match="parameters are not finite at step 2"):
+        harness.fit(model, optimizer, refuses, lambda: 0.0, iterations=9, eval_every=5)
+
+    def broken(step):  # a bug of its own, with finite parameters: not a divergence
+        raise ValueError("a bug")
+
+    model, optimizer, loss = _quadratic(1.0)
+    with pytest.raises(ValueError, match="a bug"):
+        harness.fit(model, optimizer, broken, lambda: 0.0, iterations=2, eval_every=1)
+
+
+def test_evaluating_switches_mode_and_gradients_off_and_back():
+    model = nn.Dropout().train()
+    with harness.evaluating(model):
+        assert not model.training and not torch.is_grad_enabled()
+    assert model.training and torch.is_grad_enabled()
+    model.eval()
+    with pytest.raises(RuntimeError), harness.evaluating(model):
+        raise RuntimeError
+    assert not model.training
+
+
+def test_combine_keeps_the_run_that_finished_last_whatever_the_file_order():
+    run = {"size": 4, "method": "softsort", "seed": 0}
+    new = {"protocol": "paper", "machine": {"date": "2026-11-29"}, "runs": [{**run, "v": "new"}]}
+    old = {"protocol": "paper", "machine": {"date": "2026-11-25"}, "runs": [{**run, "v": "old"}]}
+    timed = {"protocol": "paper", "machine": {"date": "2026-11-20"},
+             "runs": [{**run, "v": "timed", "finished": "2026-11-29T10:00:00"}]}
+    for order in ([new, old], [old, new]):
+        assert [r["v"] for r in sort.combine(order)["runs"]] == ["new"]
+    assert [r["v"] for r in sort.combine([timed, new, old])["runs"]] == ["timed"]
