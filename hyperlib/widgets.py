@@ -434,7 +434,7 @@ def draw_identity(
         n, iterations, learn_values, g=g, l=l, region=min(4, n), pooled=pooled,
         seed=seed, eval_every=max(iterations // 40, 1),
     )
-    run = identity.train(cfg)
+    _, run = identity.train(cfg)
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     left.plot(run["steps"][1:], run["mse"][1:], color="tab:blue")
     left.axhline(0.01, color="grey", lw=0.8, ls="--")
