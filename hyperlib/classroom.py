@@ -66,9 +66,13 @@ def student_copy(nb: NotebookNode) -> NotebookNode:
 
 
 def write_student_copies(notebooks: Path, out: Path) -> list[Path]:
-    """Write :func:`student_copy` of each ``NN_*.ipynb`` in ``notebooks`` to ``out``."""
+    """Write :func:`student_copy` of each ``NN_*.ipynb`` in ``notebooks`` to ``out``, which
+    must be another folder (the copies would replace the notebooks and their solutions)."""
     import nbformat
 
+    if out.resolve() == notebooks.resolve():
+        raise ValueError(f"{out} is the notebooks' own folder: the student copies would "
+                         f"overwrite the notebooks and their solutions; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
@@ -272,10 +276,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.add_argument("--notebooks", type=Path, default=Path("notebooks"))
         command.add_argument("--out", type=Path, default=Path(name))
     args = parser.parse_args(argv)
+    paths = sorted(args.notebooks.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        parser.error(f"--notebooks {args.notebooks}: no course notebooks (NN_*.ipynb) there")
     if args.command == "student":
-        written = write_student_copies(args.notebooks, args.out)
+        try:
+            written = write_student_copies(args.notebooks, args.out)
+        except ValueError as error:
+            parser.error(str(error))
     else:
-        paths = sorted(args.notebooks.glob("[0-9][0-9]_*.ipynb"))
         written = build_site(paths, args.out, args.notebooks.parent / "README.md")
     print(f"wrote {len(written)} files to {args.out}/")
 

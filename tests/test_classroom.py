@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hyperlib.classroom import build_site, readme_rows, static_widgets, student_copy
+from hyperlib.classroom import build_site, main, readme_rows, static_widgets, student_copy
 from hyperlib.classroom import write_student_copies as write_copies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,3 +98,24 @@ def test_a_widget_saved_without_state_gets_a_note():
     nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data)]
     shown = static_widgets(nb).cells[0].outputs[0].data
     assert list(shown) == ["text/html"] and "run the notebook" in shown["text/html"]
+
+
+def test_student_copies_refuse_to_overwrite_the_notebooks(tmp_path, capsys):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    notebook = source / "01_a.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x")]), notebook)
+    before = notebook.read_text()
+    for out in (source, tmp_path / "notebooks" / ".." / "notebooks"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["student", "--notebooks", str(source), "--out", str(out)])
+        assert exit_.value.code == 2 and "overwrite the notebooks" in capsys.readouterr().err
+    assert notebook.read_text() == before
+
+
+@pytest.mark.parametrize("command", ["student", "site"])
+def test_a_folder_without_notebooks_is_a_usage_error(command, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--notebooks", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    assert exit_.value.code == 2 and "no course notebooks" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
