@@ -395,10 +395,7 @@ def main(argv: list[str] | None = None) -> None:
     name += "-seeds" + "-".join(map(str, args.seeds)) if args.seeds else ""  # runs apart
     path = Path(args.out) / f"{name}.json"
     record = _sweep(runs, args.device, args.scale, path)
-    print(f"{table(record)}\n-> {path}")
-    plot(record).savefig(path.with_suffix(".png"), dpi=120)
-    print(f"-> {path.with_suffix('.png')}")
-    harness.report_failures(record)
+    harness.finish(f"{table(record)}\n-> {path}", plot(record), path.with_suffix(".png"), [record])
 
 
 if __name__ == "__main__":

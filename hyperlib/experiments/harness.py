@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -313,10 +314,13 @@ def _save(path: str | Path | None, record: dict) -> None:
         results.save(path, record)
 
 
-def report_failures(record: dict) -> None:
-    """Exit with status 1, naming them, if any run of ``record`` failed."""
-    bad = [run for run in record["runs"] if run.get("status", "ok") != "ok"]
+def finish(text: str, figure: Figure, path: Path, records: list[dict]) -> None:
+    """The end of a command: print ``text`` (its table and the files it wrote), save ``figure``
+    to ``path``; then exit with status 1, naming them, if any run of ``records`` failed."""
+    figure.savefig(path, dpi=120)
+    print(f"{text}\n-> {path}")
+    bad = [run for record in records for run in record["runs"] if run.get("status", "ok") != "ok"]
+    for run in bad:
+        print(f"failed (seed {run['seed']}): {run['error']}", file=sys.stderr)
     if bad:
-        for run in bad:
-            print(f"failed (seed {run['seed']}): {run['error']}", file=sys.stderr)
         raise SystemExit(1)

@@ -348,16 +348,13 @@ def main(argv: list[str] | None = None) -> None:
          for n in args.sizes or sweep["sizes"] for seed in args.seeds or sweep["seeds"]]
         for values in args.values
     ])
-    records = []
+    records, text = [], []
     for values, runs in zip(args.values, variants, strict=True):
         path = Path(args.out) / f"{_name(args, values)}.json"
         records.append(_sweep(runs, args.device, args.scale, path))
-        print(f"{table(records[-1])}\n-> {path}")
+        text.append(f"{table(records[-1])}\n-> {path}")
     path = Path(args.out) / f"{_name(args, '-'.join(args.values))}.png"
-    plot(records).savefig(path, dpi=120)
-    print(f"-> {path}")
-    for record in records:
-        harness.report_failures(record)
+    harness.finish("\n".join(text), plot(records), path, records)
 
 
 def _name(args, values: str) -> str:

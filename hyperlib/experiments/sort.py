@@ -375,10 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     name += "-" + "-".join(args.methods) if set(args.methods) != set(METHODS) else ""
     path = Path(args.out) / f"{name}.json"
     record = _sweep(runs, args.protocol, args.device, args.scale, path)
-    print(f"{table(record)}\n-> {path}")
-    plot(record).savefig(path.with_suffix(".png"), dpi=120)
-    print(f"-> {path.with_suffix('.png')}")
-    harness.report_failures(record)
+    harness.finish(f"{table(record)}\n-> {path}", plot(record), path.with_suffix(".png"), [record])
 
 
 if __name__ == "__main__":
