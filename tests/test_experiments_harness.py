@@ -207,3 +207,9 @@ def test_combine_keeps_the_run_that_finished_last_whatever_the_file_order():
     for order in ([new, old], [old, new]):
         assert [r["v"] for r in sort.combine(order)["runs"]] == ["new"]
     assert [r["v"] for r in sort.combine([timed, new, old])["runs"]] == ["timed"]
+
+
+def test_the_stored_results_do_not_move_with_the_data_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("HYPERLIB_DATA", str(tmp_path))  # where MNIST and its cache go
+    assert (results.stored("sort") / "paper-classroom.json").is_file()
+    assert results.stored("identity").parent.parent.name == "data"
