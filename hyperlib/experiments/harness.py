@@ -1,16 +1,16 @@
 """What every experiment command shares: one training loop, one set of arguments, one way of saving.
 
 * :func:`fit`         the loop: steps, periodic evaluation, best-checkpoint selection, the running
-                      loss without a host sync per step, a tqdm bar, divergence detection;
+                      loss without a host sync per step, divergence detection;
 * :func:`evaluating`  evaluation mode without gradients, then the mode it had;
 * :func:`parser`      the common arguments (``--scale``, ``--iterations``, ``--batch``, ``--lr``,
                       ``--seeds``, ``--device``, ``--out``), typed so that a bad value is a usage
                       error (exit 2); :func:`parse` resolves the scale (``HYPERLIB_SCALE`` when
                       ``--scale`` is absent), checks the device and that ``--out`` is writable;
 * :func:`configs`     a command's run configurations, a refused one as a usage error;
-* :func:`sweep`       trains runs one after the other and saves the results file after each,
-                      atomically; a diverged run is recorded as failed, Ctrl-C keeps what
-                      finished and exits 130.
+* :func:`sweep`       trains runs one after the other under one tqdm bar and saves the results
+                      file after each, atomically; a diverged run is recorded as failed, Ctrl-C
+                      keeps what finished and exits 130; :func:`finish` prints, draws, exits.
 
 An experiment module keeps only what is its own: data, models, metrics, table and figure.
 """
@@ -94,6 +94,7 @@ def fit(
     back at the end, None keeps the final model. ``from_start`` also evaluates the untrained model
     (step 0); ``after_step(t)`` is called after step t (and with 0 before the first). A loss,
     metric or parameter that is not finite at an evaluation raises :class:`Diverged`.
+    ``progress`` (a tqdm bar) advances by one each step.
     """
     if select not in ("min", "max", None):
         raise ValueError(f"select must be 'min', 'max' or None, got {select!r}")
@@ -117,33 +118,29 @@ def fit(
             best, record.best_step = sign * record.metric[-1], step
             best_state = copy.deepcopy(model.state_dict())
 
-    bar = progress if progress is not None else tqdm(total=iterations, leave=False, unit="step")
-    try:
-        if from_start:
-            checkpoint(0)
+    if from_start:
+        checkpoint(0)
+    if after_step is not None:
+        after_step(0)
+    for step in range(1, iterations + 1):
+        try:
+            value = loss(step)
+        except ValueError as error:  # the layers refuse non-finite parameters
+            if _finite(model):
+                raise
+            raise Diverged(f"the parameters are not finite at step {step}", record) from error
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        running.append(value.detach())  # no host sync per step; averaged at each evaluation
+        if step % eval_every == 0 or step == iterations:
+            checkpoint(step)
         if after_step is not None:
-            after_step(0)
-        for step in range(1, iterations + 1):
-            try:
-                value = loss(step)
-            except ValueError as error:  # the layers refuse non-finite parameters
-                if _finite(model):
-                    raise
-                raise Diverged(f"the parameters are not finite at step {step}", record) from error
-            optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            optimizer.step()
-            if schedule is not None:
-                schedule.step()
-            running.append(value.detach())  # no host sync per step; averaged at each evaluation
-            if step % eval_every == 0 or step == iterations:
-                checkpoint(step)
-            if after_step is not None:
-                after_step(step)
-            bar.update()
-    finally:
-        if progress is None:
-            bar.close()
+            after_step(step)
+        if progress is not None:
+            progress.update()
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
