@@ -1,4 +1,4 @@
-"""Sparse attention for image classification: glimpse hyperlayers (DESIGN.md, section 2.3).
+"""Sparse attention for image classification: glimpse hyperlayers (the paper's experiment).
 
 A *glimpse* reads k x k points of an image. G glimpses of an image with C channels form one
 sparse tensor W of shape ``(G, C, k, k) + (C, H, W)`` (rank 7): the tuple of output unit

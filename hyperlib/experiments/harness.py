@@ -149,7 +149,8 @@ def fit(
 
 
 def _finite(model: nn.Module) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    """Whether every parameter is finite: one host-device synchronisation for all of them."""
+    return bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
 
 
 # ---------------------------------------------------------------------------------------------
