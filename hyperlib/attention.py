@@ -37,29 +37,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hyperlib import sampling
+from hyperlib import checks, sampling
 from hyperlib.layers import HyperLayer, check_input
 
 VIEW = 28  # the locator reads images averaged down to VIEW x VIEW (when they are larger)
-
-
-def _image_shape(in_shape: Sequence[int]) -> tuple[int, int, int]:
-    shape = tuple(in_shape)
-    if len(shape) != 3 or not all(isinstance(s, int) and s >= 1 for s in shape):
-        raise ValueError(f"in_shape must be (C, H, W) with positive ints, got {in_shape!r}")
-    return shape
 
 
 def glimpse_template(glimpses: int, channels: int, k: int) -> Tensor:
     """The fixed columns of the glimpse tensor: (G C k k, 7) long, one row per output unit
     (g, c, i, j) in row-major order, followed by its input channel c and (h, w) = (0, 0), the
     columns to be learned."""
+    checks.counts(glimpses=glimpses, channels=channels, k=k)
     out = torch.cartesian_prod(*[torch.arange(s) for s in (glimpses, channels, k, k)])
     return torch.cat([out, out[:, 1:2], torch.zeros_like(out[:, :2])], dim=1)
 
 
 def grid(k: int) -> Tensor:
     """An even k x k grid in the unit square, (k k, 2): the cell centres (i + 1/2) / k."""
+    k = checks.integer(k, "k", 1)
     ticks = (torch.arange(k) + 0.5) / k
     return torch.cartesian_prod(ticks, ticks).view(k * k, 2)
 
@@ -75,7 +70,8 @@ class ConvNet(nn.Sequential):
     """
 
     def __init__(self, channels: int, outputs: int, view: int | None = None, hidden: int = 64):
-        first = [] if view is None else [nn.AdaptiveAvgPool2d(view)]
+        checks.counts(channels=channels, outputs=outputs, hidden=hidden)
+        first = [] if view is None else [nn.AdaptiveAvgPool2d(checks.integer(view, "view", 1))]
         super().__init__(
             *first,
             nn.Conv2d(channels, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
@@ -94,6 +90,7 @@ def _locator(channels: int, outputs: int, view: int, height: int, width: int) ->
 def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
     """Flatten, one hidden layer of ReLUs, linear output: (b, ...) with ``inputs`` numbers per
     instance -> (b, outputs). The classifier of every model here."""
+    checks.counts(inputs=inputs, hidden=hidden, outputs=outputs)
     return nn.Sequential(
         nn.Flatten(), nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, outputs)
     )
@@ -108,8 +105,9 @@ class GlimpseLayer(HyperLayer):
         locator: the hypernetwork, images (b, C, H, W) -> (b, 4 G) raw box numbers (position
             and side per axis); default a :class:`ConvNet` on a ``view`` x ``view`` copy.
         learn_values: learn one value per point (default: every value fixed to 1).
-        g, l, region, sigma_scale, min_sigma: as for :class:`~hyperlib.layers.HyperLayer`
-            (the paper: g = l = 8, region 8).
+        g, l, region, sigma_scale, min_sigma, check_finite: as for
+            :class:`~hyperlib.layers.HyperLayer` (the paper: g = l = 8, region 8); the finite
+            check covers the locator's output and the layer's own parameters.
 
     ``self.k`` is the hyperlayer's number of tuples, G C k k; the glimpse side is ``side``.
     """
@@ -128,14 +126,15 @@ class GlimpseLayer(HyperLayer):
         region: int = 8,
         sigma_scale: float = 0.1,
         min_sigma: float = 1e-3,
+        check_finite: bool = True,
     ) -> None:
-        channels, height, width = _image_shape(in_shape)
-        if not (isinstance(glimpses, int) and isinstance(k, int) and glimpses >= 1 and k >= 1):
-            raise ValueError(f"glimpses and k must be ints >= 1, got {glimpses!r} and {k!r}")
+        channels, height, width = checks.shape(in_shape, "in_shape (C, H, W)", 3)
+        glimpses, k = checks.counts(glimpses=glimpses, k=k)
         super().__init__(
             (channels, height, width), (glimpses, channels, k, k), glimpses * channels * k * k,
             learn_cols=(5, 6), template=glimpse_template(glimpses, channels, k), g=g, l=l,
             region=region, sigma_scale=sigma_scale, min_sigma=min_sigma,
+            check_finite=check_finite,
         )
         self.glimpses, self.side = glimpses, k
         if locator is None:
@@ -152,7 +151,12 @@ class GlimpseLayer(HyperLayer):
     def boxes(self, x: Tensor) -> Tensor:
         """Each glimpse's box for images x (b, C, H, W): (b, G, 2, 2), [..., 0, :] the top-left
         corner (row, column) and [..., 1, :] the extent (height, width), in pixels."""
-        raw = self.locator(x).view(x.size(0), self.glimpses, 2, 2)  # (b, G, [position, side], 2)
+        raw = self.locator(x)  # (b, 4 G)
+        if self.check_finite:  # NaN here would become garbage pixel indices in evaluation
+            own = {"raw_points": self.raw_points, "raw_sigmas": self.raw_sigmas}
+            checks.finite({"the locator's output": raw, **own, "values": self.values},
+                          "the glimpse layer found")  # the one host-device synchronisation
+        raw = raw.view(x.size(0), self.glimpses, 2, 2)  # (b, G, [position, side], 2)
         position, side = raw.sigmoid().unbind(-2)  # (b, G, 2) each
         top = sampling.constant(self.size, x.device, x.dtype) - 1  # (2,): size - 1
         return torch.stack([(1 - side) * position * top, side * top], dim=-2)
@@ -181,7 +185,7 @@ class GlimpseLayer(HyperLayer):
         means = self._means(self.boxes(x))[:, :, None].expand(b, big_g, c, kk, 2)
         sigmas = self._sigmas()[None, :, None].expand(b, big_g, c * kk, 2)
         values = self.values[None, :, None].expand(b, big_g, c, kk)
-        return means.reshape(b, -1, 2), sigmas.reshape(b, -1, 2), values.reshape(b, -1)
+        return means.reshape(b, self.k, 2), sigmas.reshape(b, self.k, 2), values.reshape(b, self.k)
 
     @torch.no_grad()
     def look(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
@@ -212,7 +216,7 @@ class ImageClassifier(nn.Module):
 
     def __init__(self, in_shape: Sequence[int]) -> None:
         super().__init__()
-        self.in_shape = _image_shape(in_shape)
+        self.in_shape = checks.shape(in_shape, "in_shape (C, H, W)", 3)
 
     def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         raise NotImplementedError
@@ -236,6 +240,7 @@ class GlimpseClassifier(ImageClassifier):
         hidden: int = 64, **options,
     ) -> None:
         super().__init__(in_shape)
+        checks.counts(classes=classes, hidden=hidden)
         self.glimpse = GlimpseLayer(self.in_shape, glimpses, k, **options)
         self.classify = mlp(glimpses * self.in_shape[0] * k * k, hidden, classes)
 
@@ -257,6 +262,7 @@ class SpatialTransformer(ImageClassifier):
         hidden: int = 64, view: int = VIEW,
     ) -> None:
         super().__init__(in_shape)
+        checks.counts(classes=classes, glimpses=glimpses, k=k, hidden=hidden, view=view)
         channels, height, width = self.in_shape
         self.glimpses, self.side = glimpses, k
         self.locator = _locator(channels, 6 * glimpses, view, height, width)
@@ -268,8 +274,11 @@ class SpatialTransformer(ImageClassifier):
     def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         b, c = x.shape[:2]
         theta = self.locator(x).view(b * self.glimpses, 2, 3)
-        grid = F.affine_grid(theta, [b * self.glimpses, c, self.side, self.side],
-                             align_corners=False)  # (b G, k, k, 2)
+        if b == 0:  # F.affine_grid refuses an empty batch (grid_sample takes one)
+            grid = theta.new_zeros(0, self.side, self.side, 2)
+        else:
+            grid = F.affine_grid(theta, [b * self.glimpses, c, self.side, self.side],
+                                 align_corners=False)  # (b G, k, k, 2)
         grid = grid.view(b, self.glimpses * self.side, self.side, 2)  # all glimpses in one grid
         return self.classify(F.grid_sample(x, grid, align_corners=False))  # from (b, C, G k, k)
 
@@ -280,6 +289,7 @@ class ConvClassifier(ImageClassifier):
 
     def __init__(self, in_shape: Sequence[int], classes: int = 10, hidden: int = 64) -> None:
         super().__init__(in_shape)
+        checks.counts(classes=classes, hidden=hidden)
         self.net = ConvNet(self.in_shape[0], classes, hidden=hidden)
 
     def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -291,6 +301,7 @@ class MLPClassifier(ImageClassifier):
 
     def __init__(self, in_shape: Sequence[int], classes: int = 10, hidden: int = 64) -> None:
         super().__init__(in_shape)
+        checks.counts(classes=classes, hidden=hidden)
         self.classify = mlp(math.prod(self.in_shape), hidden, classes)
 
     def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -26,22 +26,19 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from hyperlib import checks
 from hyperlib.sampling import linear_index
 
 
-def _check(indices: Tensor, weights: Tensor, x: Tensor, out_shape: Sequence[int]) -> None:
-    for name, tensor in (("indices", indices), ("weights", weights), ("x", x)):
-        if not isinstance(tensor, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+def _check(indices: Tensor, weights: Tensor, x: Tensor, out_shape: tuple[int, ...]) -> None:
+    if not isinstance(indices, Tensor):
+        raise TypeError(f"indices must be a torch.Tensor, got {type(indices).__name__}")
     if indices.dtype != torch.long:
         raise TypeError(f"indices must be int64 (torch.long), got {indices.dtype}")
-    for name, tensor in (("weights", weights), ("x", x)):
-        if not tensor.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
+    checks.floating(weights, "weights")
+    checks.floating(x, "x")
     if weights.dtype != x.dtype:
         raise TypeError(f"weights ({weights.dtype}) and x ({x.dtype}) must share a dtype")
-    if len(out_shape) == 0 or min(out_shape) < 1:
-        raise ValueError(f"out_shape must be non-empty with sizes >= 1, got {tuple(out_shape)}")
     for name, tensor in (("indices", indices), ("weights", weights)):
         if tensor.device != x.device:
             raise ValueError(f"{name} is on {tensor.device} but x is on {x.device}")
@@ -68,12 +65,12 @@ def contract(indices: Tensor, weights: Tensor, x: Tensor, out_shape: Sequence[in
     indices (b, n, R) or (n, R) long, weights (b, n) or (n,), x (b, *in_shape)
     -> y (b, *out_shape). Indices must be in bounds (not checked: that would need a sync).
     """
-    out_shape = tuple(out_shape)
+    out_shape = checks.shape(out_shape, "out_shape")
     _check(indices, weights, x, out_shape)
     b, in_shape = x.size(0), tuple(x.shape[1:])
     out = linear_index(indices[..., : len(out_shape)], out_shape)  # (b, n) or (n,)
     inp = linear_index(indices[..., len(out_shape) :], in_shape)  # (b, n) or (n,)
-    x = x.reshape(b, -1)  # (b, N_in)
+    x = x.reshape(b, math.prod(in_shape))  # (b, N_in), also for b = 0
     if indices.dim() == 2:
         y = _SharedContract.apply(out, inp, weights, x, math.prod(out_shape))
     else:
@@ -92,7 +89,7 @@ BLOCK_BYTES = {"cpu": 2**21, "cuda": 2**28}
 def block_rows(device: torch.device, b: int, element_size: int) -> int:
     """Entries per block for rows of b numbers of ``element_size`` bytes on ``device``."""
     budget = BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"])  # other accelerators: as CUDA
-    return max(1, budget // (b * element_size))
+    return max(1, budget // (max(b, 1) * element_size))  # b = 0: any block size will do
 
 
 def _blocks(n: int, rows: int) -> list[slice]:
@@ -143,7 +140,7 @@ def densify(indices: Tensor, weights: Tensor, shape: Sequence[int]) -> Tensor:
 
     indices (..., n, R) long, weights (..., n) -> (..., *shape), R = len(shape).
     """
-    shape = tuple(shape)
+    shape = checks.shape(shape, "shape")
     if indices.size(-1) != len(shape) or indices.shape[:-1] != weights.shape:
         raise ValueError(
             f"indices {tuple(indices.shape)} and weights {tuple(weights.shape)} do not fit "
@@ -161,7 +158,7 @@ def contract_dense(dense: Tensor, x: Tensor, out_shape: Sequence[int]) -> Tensor
 
     x (b, *in_shape) -> (b, *out_shape), by an ordinary matrix product.
     """
-    b, n_out = x.size(0), math.prod(out_shape)
-    x = x.reshape(b, -1, 1)  # (b, N_in, 1)
+    b, n_out = x.size(0), math.prod(checks.shape(out_shape, "out_shape"))
+    x = x.reshape(b, math.prod(x.shape[1:]), 1)  # (b, N_in, 1), also for b = 0
     matrix = dense.reshape(-1, n_out, x.size(1))  # (b or 1, N_out, N_in)
     return (matrix @ x).view(b, *out_shape)

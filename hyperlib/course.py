@@ -67,7 +67,7 @@ def _mnist() -> Check:
         from hyperlib.data import mnist
 
         images, _ = mnist("test")
-    except (ImportError, FileNotFoundError, ValueError) as error:
+    except (ImportError, OSError, ValueError) as error:  # OSError: e.g. an unreadable folder
         return Check("MNIST", False, "not available", str(error))
     return Check("MNIST", True, f"test split loaded: {tuple(images.shape)}")
 

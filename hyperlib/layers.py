@@ -36,26 +36,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from hyperlib import sampling
+from hyperlib import checks, sampling
 from hyperlib.contract import contract, contract_dense, densify
-
-
-def _shape(shape: Sequence[int], name: str) -> tuple[int, ...]:
-    if isinstance(shape, int):
-        shape = (shape,)
-    if not isinstance(shape, Sequence) or not all(isinstance(s, int) for s in shape):
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {shape!r}")
-    if len(shape) == 0 or min(shape) < 1:
-        raise ValueError(f"{name} must be non-empty with every size >= 1, got {tuple(shape)}")
-    return tuple(shape)
 
 
 def check_input(x: Tensor, in_shape: tuple[int, ...], device: torch.device) -> None:
     """Refuse, with a clear message, anything but a float tensor x (b, *in_shape) on device."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+    checks.floating(x, "x")
     if x.dim() != len(in_shape) + 1 or tuple(x.shape[1:]) != in_shape:
         raise ValueError(f"x must have shape (b, *{in_shape}), got {tuple(x.shape)}")
     if x.device != device:
@@ -97,24 +84,25 @@ class HyperLayer(nn.Module):
         check_finite: bool = True,
     ) -> None:
         super().__init__()
-        self.in_shape, self.out_shape = _shape(in_shape, "in_shape"), _shape(out_shape, "out_shape")
+        self.in_shape = checks.shape(in_shape, "in_shape")
+        self.out_shape = checks.shape(out_shape, "out_shape")
         shape = self.out_shape + self.in_shape
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"k (the number of tuples) must be an int >= 1, got {k!r}")
+        self.k = checks.integer(k, "k (the number of tuples)", 1)
         cols = tuple(range(len(shape))) if learn_cols is None else tuple(learn_cols)
+        if any(isinstance(c, bool) or not isinstance(c, int) for c in cols):
+            raise TypeError(f"learn_cols must be column numbers (ints), got {cols}")
         if not cols or len(set(cols)) != len(cols) or not set(cols) <= set(range(len(shape))):
             raise ValueError(f"learn_cols must be distinct columns in 0..{len(shape) - 1}: {cols}")
-        self.k, self.learn_cols, self.size = k, cols, tuple(shape[c] for c in cols)
-        if g < 0 or l < 0:
-            raise ValueError(f"g and l must be >= 0, got g={g}, l={l}")
-        if chunk < 1 or k % chunk:
-            raise ValueError(f"chunk must be >= 1 and divide k = {k}, got {chunk}")
-        if sigma_scale <= 0 or min_sigma <= 0:
-            raise ValueError(f"sigma_scale and min_sigma must be > 0: {sigma_scale}, {min_sigma}")
+        self.learn_cols, self.size = cols, tuple(shape[c] for c in cols)
+        self.register_buffer("template", self._template(template, shape))  # (k, R)
+        checks.integer(g, "g", 0)
+        checks.integer(l, "l", 0)
+        checks.region(region, self.size)
+        checks.chunk(chunk, self.k)
+        checks.positive(sigma_scale, "sigma_scale")
+        checks.positive(min_sigma, "min_sigma")
         self.g, self.l, self.region, self.chunk = g, l, region, chunk
         self.sigma_scale, self.min_sigma, self.check_finite = sigma_scale, min_sigma, check_finite
-        self.register_buffer("template", self._template(template, shape))  # (k, R)
-        sampling._check_region(region, self.size)
         self.register_buffer("learned", torch.tensor(cols))  # (r,)
         self.bias = nn.Parameter(torch.zeros(self.out_shape)) if bias else None
 
@@ -176,10 +164,7 @@ class HyperLayer(nn.Module):
                     f"{x.dtype} on {x.device}; move the layer with .to(x)"
                 )
         if self.check_finite:
-            finite = torch.stack([torch.isfinite(t).all() for t in raw.values()])  # (3,)
-            if not finite.all():  # the one host-device synchronisation
-                bad = [name for name, ok in zip(raw, finite.tolist(), strict=True) if not ok]
-                raise ValueError(f"hyper() returned non-finite numbers in {', '.join(bad)}")
+            checks.finite(raw, "hyper() returned")  # the one host-device synchronisation
 
     def sparse(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """The sparse tensor for input x as entries: indices (.., n, R) long, weights (.., n).
@@ -282,7 +267,9 @@ def output_template(out_shape: Sequence[int], in_rank: int, per_output: int) -> 
     output positions (row-major), the input columns are zero (to be learned):
     use it with ``learn_cols = range(len(out_shape), len(out_shape) + in_rank)``.
     """
-    out_shape = _shape(out_shape, "out_shape")
+    out_shape = checks.shape(out_shape, "out_shape")
+    in_rank = checks.integer(in_rank, "in_rank", 1)
+    per_output = checks.integer(per_output, "per_output", 1)
     grid = torch.cartesian_prod(*[torch.arange(s) for s in out_shape]).view(-1, len(out_shape))
     outputs = grid.repeat_interleave(per_output, dim=0)  # (k, len(out_shape))
     return torch.cat([outputs, outputs.new_zeros(len(outputs), in_rank)], dim=1)

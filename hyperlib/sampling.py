@@ -23,22 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hyperlib import checks
+
 SIGMA_BOOST = 2.0  # softplus(s + 2): a fresh layer starts wide enough to carry density
-
-
-def _check_size(size: Sequence[int], name: str = "size") -> tuple[int, ...]:
-    if isinstance(size, int) or not all(isinstance(s, int) for s in size):
-        raise TypeError(f"{name} must be a sequence of ints, got {size!r}")
-    if len(size) == 0 or min(size) < 1:
-        raise ValueError(f"{name} must be non-empty with every size >= 1, got {tuple(size)}")
-    return tuple(size)
-
-
-def _check_float(tensor: Tensor, name: str) -> None:
-    if not isinstance(tensor, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-    if not tensor.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
 
 
 def _check_last(tensor: Tensor, r: int, name: str) -> None:
@@ -68,9 +55,8 @@ def transform_means(raw: Tensor, size: Sequence[int]) -> Tensor:
 
     raw: (..., k, r) -> (..., k, r), each column d in [0, size[d] - 1].
     """
-    size = _check_size(size)
-    _check_float(raw, "means")
-    _check_last(raw, len(size), "means")
+    size = checks.shape(size, "size")
+    _check_last(checks.floating(raw, "means"), len(size), "means")
     return torch.sigmoid(raw) * (_sizes(size, raw) - 1)
 
 
@@ -82,10 +68,10 @@ def transform_sigmas(
     raw: (..., k) -> (..., k, r). One raw number per tuple, scaled by each column's size.
     min_sigma > 0 keeps sigma positive when softplus underflows (else 0 / 0 = NaN densities).
     """
-    size = _check_size(size)
-    _check_float(raw, "sigmas")
-    if sigma_scale <= 0 or min_sigma <= 0:
-        raise ValueError(f"need sigma_scale > 0 and min_sigma > 0, got {sigma_scale}, {min_sigma}")
+    size = checks.shape(size, "size")
+    checks.floating(raw, "sigmas")
+    sigma_scale = checks.positive(sigma_scale, "sigma_scale")
+    min_sigma = checks.positive(min_sigma, "min_sigma")
     spread = F.softplus(raw + SIGMA_BOOST) * sigma_scale  # (..., k)
     return spread.unsqueeze(-1) * _sizes(size, raw) + min_sigma
 
@@ -110,12 +96,10 @@ def sample(
     Random numbers come from ``generator`` when given (it must live on ``means.device``).
     Every sample is in bounds: 0 <= t_d < size[d]. No host-device synchronisation.
     """
-    size = _check_size(size)
-    _check_float(means, "means")
-    _check_last(means, len(size), "means")
-    regions = _check_region(region, size)
-    if g < 0 or l < 0:
-        raise ValueError(f"g and l must be >= 0, got g={g}, l={l}")
+    size = checks.shape(size, "size")
+    _check_last(checks.floating(means, "means"), len(size), "means")
+    regions = checks.region(region, size)
+    g, l = checks.integer(g, "g", 0), checks.integer(l, "l", 0)  # noqa: E741
     if generator is not None and generator.device != means.device:
         raise ValueError(f"generator is on {generator.device} but means is on {means.device}")
     r, prefix, device = len(size), means.shape[:-1], means.device
@@ -139,17 +123,6 @@ def sample(
     return torch.clamp(samples, min=torch.zeros_like(upper), max=upper)
 
 
-def _check_region(region: int | Sequence[int], size: tuple[int, ...]) -> tuple[int, ...]:
-    regions = (region,) * len(size) if isinstance(region, int) else tuple(region)
-    if len(regions) != len(size) or not all(isinstance(x, int) for x in regions):
-        raise TypeError(f"region must be an int or {len(size)} ints, got {region!r}")
-    if min(regions) < 1:
-        raise ValueError(f"region must be >= 1, got {region!r}")
-    if any(x > s for x, s in zip(regions, size, strict=True)):
-        raise ValueError(f"region {regions} is larger than the tensor's learned sizes {size}")
-    return regions
-
-
 def pool(samples: Tensor, chunk: int) -> Tensor:
     """Pooled sampling: every tuple sees the samples of all tuples in its chunk.
 
@@ -158,10 +131,10 @@ def pool(samples: Tensor, chunk: int) -> Tensor:
     set of distinct samples, which costs O(chunk^2 * m) per chunk. chunk = 1 changes nothing.
     """
     *prefix, k, m, r = samples.shape
-    if chunk < 1 or k % chunk:
-        raise ValueError(f"chunk must be >= 1 and divide k = {k}, got {chunk}")
+    checks.chunk(chunk, k)
     shared = samples.reshape(*prefix, k // chunk, 1, chunk * m, r)
-    return shared.expand(*prefix, k // chunk, chunk, chunk * m, r).reshape(*prefix, k, -1, r)
+    shared = shared.expand(*prefix, k // chunk, chunk, chunk * m, r)
+    return shared.reshape(*prefix, k, chunk * m, r)
 
 
 def linear_index(indices: Tensor, size: Sequence[int]) -> Tensor:
@@ -182,7 +155,7 @@ def duplicates(samples: Tensor, size: Sequence[int]) -> Tensor:
     (..., k, m, r) long -> (..., k, m) bool. Exact: sort the flattened integer offsets (stable,
     so the first copy in sample order comes first) and compare neighbours.
     """
-    flat = linear_index(samples, tuple(size))  # (..., k, m)
+    flat = linear_index(samples, checks.shape(size, "size"))  # (..., k, m)
     ordered, order = flat.sort(dim=-1, stable=True)
     repeat = ordered[..., 1:] == ordered[..., :-1]  # (..., k, m - 1)
     first = torch.zeros_like(ordered[..., :1], dtype=torch.bool)  # (..., k, 1): m >= 1
@@ -206,8 +179,11 @@ def weights(
 
     samples (..., k, m, r) long, means and sigmas (..., k, r), values (..., k) -> (..., k, m).
     The normalisation is a softmax over log-densities (duplicates masked to -inf), so it stays
-    finite however far the samples lie from the mean: the nearest one takes the weight.
+    finite however far the samples lie from the mean: the nearest one takes the weight. Half
+    and bfloat16 tuples get their densities in float32: in 16 bits ((t - mu) / sigma)^2
+    overflows to inf at a distance of 256 sigma, which a narrow sigma reaches at every sample.
     """
-    logp = log_densities(samples, means, sigmas)
+    wide = torch.promote_types(means.dtype, torch.float32)
+    logp = log_densities(samples, means.to(wide), sigmas.to(wide))
     logp = logp.masked_fill(duplicates(samples, size), float("-inf"))
-    return torch.softmax(logp, dim=-1) * values.unsqueeze(-1)
+    return torch.softmax(logp, dim=-1).to(means.dtype) * values.unsqueeze(-1)

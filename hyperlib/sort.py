@@ -35,6 +35,12 @@ certainty-scaled distance does not shrink with the keys' scale); they sort to th
 are cut off again. In evaluation that is exact; in training a little of their weight can
 mix into the real positions (the soft output's rows then sum to slightly less than 1).
 
+Keys must be finite (checked). Finite keys of any size give finite results: the median
+halves its two middle keys before adding them when their sum would overflow, padding keys
+stop at the dtype's largest value (tied there, they still sort last, as ties go by position),
+and the mixed keys are clamped to it; c * (key - m) may reach +-inf, which the log-sigmoids
+take exactly (a probability of 1 or 0).
+
 Training (``train()``): the soft mixture; gradients reach the keys through the
 probabilities (the partitions themselves are integer and carry none), and the items through
 the mix. Evaluation (``eval()``): only the hard split, so the layer is an exact quicksort
@@ -52,6 +58,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hyperlib import checks
+
 
 def median_split(keys: Tensor) -> tuple[Tensor, Tensor]:
     """The median of each bucket and its hard half-split.
@@ -62,7 +70,9 @@ def median_split(keys: Tensor) -> tuple[Tensor, Tensor]:
     """
     h = keys.size(-1)
     ordered, order = keys.sort(dim=-1, stable=True)
-    median = (ordered[..., h // 2 - 1] + ordered[..., h // 2]) / 2
+    low, high = ordered[..., h // 2 - 1], ordered[..., h // 2]
+    total = low + high  # inf when both lie near the dtype's largest value: halve them first
+    median = torch.where(total.isfinite(), total / 2, low / 2 + high / 2)
     return median, order.argsort(dim=-1) >= h // 2
 
 
@@ -136,11 +146,8 @@ def mixing(splits: Tensor, probs: Tensor) -> Tensor:
 
 
 def _check(items: Tensor, keys: Tensor, size: int) -> None:
-    for name, tensor in (("items", items), ("keys", keys)):
-        if not isinstance(tensor, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-        if not tensor.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
+    checks.floating(items, "items")
+    checks.floating(keys, "keys")
     if keys.dim() != 2 or keys.size(1) != size:
         raise ValueError(f"keys must have shape (b, {size}), got {tuple(keys.shape)}")
     if items.dim() < 2 or items.shape[:2] != keys.shape:
@@ -163,17 +170,20 @@ class SortLayer(nn.Module):
         certainty: c > 0 in o = sigmoid(c * (key - median)); larger means harder splits.
         candidates: m >= 1 half-splits per bucket and depth in training: the hard split plus
             m - 1 random balanced ones. m = 1 makes training equal to evaluation.
+        check_finite: raise a ValueError when a key is NaN or infinite (one host-device
+            synchronisation per call on a GPU).
+
+    Finite keys of any size give finite results, even near the dtype's largest value.
     """
 
-    def __init__(self, size: int, *, certainty: float = 10.0, candidates: int = 8) -> None:
+    def __init__(
+        self, size: int, *, certainty: float = 10.0, candidates: int = 8, check_finite: bool = True
+    ) -> None:
         super().__init__()
-        if not isinstance(size, int) or size < 2:
-            raise ValueError(f"size must be an int >= 2, got {size!r}")
-        if not (isinstance(certainty, (int, float)) and 0 < certainty < math.inf):
-            raise ValueError(f"certainty must be a finite number > 0, got {certainty!r}")
-        if not isinstance(candidates, int) or candidates < 1:
-            raise ValueError(f"candidates must be an int >= 1, got {candidates!r}")
-        self.size, self.certainty, self.candidates = size, float(certainty), candidates
+        self.size = checks.integer(size, "size", 2)
+        self.certainty = checks.positive(certainty, "certainty")
+        self.candidates = checks.integer(candidates, "candidates", 1)
+        self.check_finite = check_finite
         self.padded = 1 << (size - 1).bit_length()  # the next power of two, >= size
         self.depth = self.padded.bit_length() - 1  # log2 of it: the number of split layers
 
@@ -187,6 +197,8 @@ class SortLayer(nn.Module):
         ``generator`` (on the keys' device) when given; evaluation draws none.
         """
         _check(items, keys, self.size)
+        if self.check_finite:
+            checks.finite({"keys": keys}, "SortLayer got")  # the one host-device synchronisation
         if generator is not None and generator.device != keys.device:
             raise ValueError(f"generator is on {generator.device} but keys is on {keys.device}")
         items, keys = self._pad(items, keys)
@@ -204,7 +216,8 @@ class SortLayer(nn.Module):
             return items, keys
         low, high = keys.detach().aminmax(dim=1, keepdim=True)  # (b, 1) each
         steps = torch.arange(1, extra + 1, dtype=keys.dtype, device=keys.device)  # (p - s,)
-        pad_keys = high + (high - low + 1) * steps  # (b, p - s)
+        top = torch.finfo(keys.dtype).max  # near it, the pads tie at it: they still sort last
+        pad_keys = (high + (high - low + 1) * steps).clamp(max=top)  # (b, p - s)
         pad_items = items.new_zeros(items.size(0), extra, *items.shape[2:])
         return torch.cat([items, pad_items], 1), torch.cat([keys, pad_keys], 1)
 
@@ -231,6 +244,7 @@ class SortLayer(nn.Module):
         a padding item would get practically no probability (its key is far above the others),
         and would waste the draw."""
         b, s = keys.shape
+        top = torch.finfo(keys.dtype).max  # a mix of keys near it can round past it, to inf
         mix = torch.eye(s, dtype=keys.dtype, device=keys.device).expand(b, s, s)
         pad = (torch.arange(s, device=keys.device) >= self.size).expand(b, s)  # (b, p)
         for d in range(self.depth):
@@ -244,9 +258,9 @@ class SortLayer(nn.Module):
             splits = torch.cat([upper.unsqueeze(2), extra], dim=2)  # (b, n, m, h)
             logits = self.certainty * (buckets - median.unsqueeze(-1))  # (b, n, h)
             step = mixing(splits, split_probabilities(logits, splits))  # (b, n, h, h)
-            keys = (step @ buckets.unsqueeze(-1)).view(b, s)
+            keys = (step @ buckets.unsqueeze(-1)).view(b, s).clamp(-top, top)
             mix = (step @ mix.reshape(b, n, h, s)).view(b, s, s)
-        sorted_items = mix @ items.reshape(b, s, -1)  # (b, s, f)
+        sorted_items = mix @ items.reshape(b, s, math.prod(items.shape[2:]))  # (b, s, f)
         return sorted_items.view(items.shape), keys
 
     def extra_repr(self) -> str:

@@ -194,11 +194,58 @@ def test_spatial_transformer_starts_on_half_the_image():
         (lambda: GlimpseLayer((1, 28, 28), glimpses=0), ValueError, "glimpses"),
         (lambda: GlimpseLayer((1, 28, 28), region=29), ValueError, "region"),
         (lambda: ConvClassifier((1, 0, 28)), ValueError, r"\(C, H, W\)"),
+        (lambda: GlimpseLayer((1, 28, 28), g=2.5), TypeError, "g must"),
+        (lambda: GlimpseLayer((1, 28, 28), region=2.5), TypeError, "region"),
+        (lambda: GlimpseLayer((1, 28, 28), k=True), TypeError, "k must"),
+        (lambda: GlimpseLayer((1, 28, 28), glimpses=2.0), TypeError, "glimpses"),
+        (lambda: GlimpseLayer((1, 28, 28), sigma_scale=float("nan")), ValueError, "sigma_scale"),
+        (lambda: GlimpseLayer((1, 60, 60), view=2.5), TypeError, "view"),
+        (lambda: GlimpseClassifier((1, 28, 28), min_sigma=float("inf")), ValueError, "min_sigma"),
+        (lambda: GlimpseClassifier((1, 28, 28), classes=2.5), TypeError, "classes"),
+        (lambda: SpatialTransformer((1, 28, 28), k=3.0), TypeError, "k must"),
+        (lambda: SpatialTransformer((1, 28, 28), glimpses=True), TypeError, "glimpses"),
+        (lambda: ConvClassifier((1, 28, 28), hidden=64.0), TypeError, "hidden"),
+        (lambda: MLPClassifier((1, 28, 28), classes=0), ValueError, "classes"),
+        (lambda: grid(2.5), TypeError, "k must"),
+        (lambda: glimpse_template(4, 1.0, 3), TypeError, "channels"),
     ],
 )
 def test_bad_input_is_refused_clearly(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_nan_images_are_refused_like_the_other_layers(training):
+    """A NaN image made NaN boxes: training went on silently, evaluation failed with an index
+    of -2^63 out of bounds."""
+    x = _images()
+    x[1, 0, 3, 4] = float("nan")
+    for model in (GlimpseLayer((1, 28, 28)), GlimpseClassifier((1, 28, 28))):
+        with pytest.raises(ValueError, match="non-finite numbers in the locator's output"):
+            model.train(training)(x)
+    layer = GlimpseLayer((1, 28, 28))
+    with pytest.raises(ValueError, match="non-finite numbers in the locator's output"):
+        layer.look(x)
+    with torch.no_grad():
+        layer.raw_points[0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="non-finite numbers in raw_points"):
+        layer.train(training)(_images())
+    assert GlimpseLayer((1, 28, 28), check_finite=False).train()(x).isnan().any()  # on request
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("side", [28, 60])
+def test_empty_batch_gives_empty_logits(training, side):
+    torch.manual_seed(0)
+    x = torch.zeros(0, 1, side, side, requires_grad=True)
+    glimpses = GlimpseLayer((1, side, side)).train(training)(x)
+    assert glimpses.shape == (0, 4, 1, 3, 3)
+    for cls in MODELS:
+        logits = cls((1, side, side)).train(training)(x)
+        assert logits.shape == (0, 10), cls.__name__
+        logits.sum().backward()
+    assert x.grad.shape == x.shape
 
 
 @pytest.mark.cuda

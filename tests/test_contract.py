@@ -104,6 +104,20 @@ def test_work_is_linear_in_the_entries():
     assert y.shape == (2, n) and math.isclose(float(y.sum()), 2000.0)
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_empty_batch_gives_an_empty_output_and_gradients(shared):
+    indices = torch.tensor([[0, 1, 2], [1, 0, 3]])  # out (2,), in (2, 4)
+    if not shared:
+        indices = indices[None][:0]  # (0, n, R)
+    weights = torch.ones(indices.shape[:-1], requires_grad=True)
+    x = torch.zeros(0, 2, 4, requires_grad=True)
+    y = contract(indices, weights, x, (2,))
+    assert y.shape == (0, 2)
+    y.sum().backward()
+    assert x.grad.shape == (0, 2, 4) and not weights.grad.any()
+    assert contract_dense(densify(indices, weights, (2, 2, 4)), x, (2,)).shape == (0, 2)
+
+
 IDX, W, X = torch.zeros(4, 2, dtype=torch.long), torch.zeros(4), torch.zeros(3, 5)
 
 
@@ -121,6 +135,7 @@ IDX, W, X = torch.zeros(4, 2, dtype=torch.long), torch.zeros(4), torch.zeros(3, 
         ((IDX, W, X, (2, 2)), ValueError, "columns"),
         ((IDX, W, X, (0,)), ValueError, "out_shape"),
         ((IDX, W, X, ()), ValueError, "out_shape"),
+        ((IDX, W, X, (2.5,)), TypeError, "out_shape"),
         ((IDX, W, X[0], (2,)), ValueError, "x"),
         ((IDX, W.to("meta"), X, (2,)), ValueError, "weights is on meta"),
         ((IDX.to("meta"), W, X, (2,)), ValueError, "indices is on meta"),

