@@ -39,6 +39,8 @@ from torch import Tensor, nn
 from hyperlib import checks, sampling
 from hyperlib.contract import contract, contract_dense, densify
 
+POOLINGS = ("fixed", "sorted", "random")
+
 
 def check_input(x: Tensor, in_shape: tuple[int, ...], device: torch.device) -> None:
     """Refuse, with a clear message, anything but a float tensor x (b, *in_shape) on device."""
@@ -62,6 +64,10 @@ class HyperLayer(nn.Module):
         g, l, region: global samples, local samples, side of the local box (in index units).
         sigma_scale, min_sigma: sigma = softplus(s + 2) * size * sigma_scale + min_sigma.
         chunk: tuples per normalisation pool (1 = each tuple over its own samples).
+        pooling: which tuples share a pool in training: "fixed", consecutive runs of ``chunk``
+            tuples in their own order; "sorted", runs of tuples sorted anew every step by the
+            Z-order of their rounded means (neighbours in the tensor pool together); "random",
+            a random grouping drawn anew every step.
         bias: add a learned dense bias of shape ``out_shape``.
         check_finite: raise a ValueError when the hypernetwork returns NaN or inf (one sync).
     """
@@ -80,6 +86,7 @@ class HyperLayer(nn.Module):
         sigma_scale: float = 0.1,
         min_sigma: float = 1e-3,
         chunk: int = 1,
+        pooling: str = "fixed",
         bias: bool = False,
         check_finite: bool = True,
     ) -> None:
@@ -101,7 +108,9 @@ class HyperLayer(nn.Module):
         checks.chunk(chunk, self.k)
         checks.positive(sigma_scale, "sigma_scale")
         checks.positive(min_sigma, "min_sigma")
-        self.g, self.l, self.region, self.chunk = g, l, region, chunk
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.g, self.l, self.region, self.chunk, self.pooling = g, l, region, chunk, pooling
         self.sigma_scale, self.min_sigma, self.check_finite = sigma_scale, min_sigma, check_finite
         self.register_buffer("learned", torch.tensor(cols))  # (r,)
         self.bias = nn.Parameter(torch.zeros(self.out_shape)) if bias else None
@@ -173,6 +182,12 @@ class HyperLayer(nn.Module):
         tuple. Evaluation: n = k entries at round(mu) with weight v.
         """
         means, sigmas, values = self.tuples(x)
+        template = self.template  # (k, R), or (.., k, R) when the tuples are regrouped
+        if self.training and self.chunk > 1 and self.pooling != "fixed":
+            order = self._grouping(means, generator).unsqueeze(-1)  # (.., k, 1)
+            means, sigmas = means.take_along_dim(order, -2), sigmas.take_along_dim(order, -2)
+            values = values.take_along_dim(order[..., 0], -1)
+            template = self.template[order[..., 0]]
         if self.training:
             samples = sampling.sample(means, self.size, self.g, self.l, self.region, generator)
             samples = sampling.pool(samples, self.chunk)  # (.., k, m, r)
@@ -180,15 +195,23 @@ class HyperLayer(nn.Module):
         else:
             samples = means.detach().round().long().unsqueeze(-2)  # (.., k, 1, r)
             weights = values.unsqueeze(-1)  # (.., k, 1)
-        indices = self._assemble(samples)  # (.., k, m, R)
+        indices = self._assemble(samples, template)  # (.., k, m, R)
         return indices.flatten(-3, -2), weights.flatten(-2)
 
-    def _assemble(self, samples: Tensor) -> Tensor:
-        """Learned columns from samples (.., k, m, r), the others from the template."""
+    def _grouping(self, means: Tensor, generator: torch.Generator | None) -> Tensor:
+        """The order (.., k) in which consecutive runs of ``chunk`` tuples form the pools."""
+        if self.pooling == "sorted":
+            key = sampling.z_order(means.detach().round().long(), self.size)  # (.., k)
+            return key.argsort(dim=-1, stable=True)
+        scores = torch.rand(means.shape[:-1], generator=generator, device=means.device)
+        return scores.argsort(dim=-1)  # a uniformly random permutation per instance
+
+    def _assemble(self, samples: Tensor, template: Tensor) -> Tensor:
+        """Learned columns from samples (.., k, m, r), the others from template (.., k, R)."""
         if self.learn_cols == tuple(range(self.rank)):
             return samples  # every column learned: nothing to copy
         *prefix, k, m, _ = samples.shape
-        full = self.template.unsqueeze(-2).expand(*prefix, k, m, self.rank)  # (.., k, m, R)
+        full = template.unsqueeze(-2).expand(*prefix, k, m, self.rank)  # (.., k, m, R)
         return full.index_copy(-1, self.learned, samples)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -137,6 +137,23 @@ def pool(samples: Tensor, chunk: int) -> Tensor:
     return shared.reshape(*prefix, k, chunk * m, r)
 
 
+def z_order(indices: Tensor, size: Sequence[int]) -> Tensor:
+    """The Morton (Z-order) key of integer tuples: (..., r) long -> (...) long.
+
+    The bits of the r columns interleaved, most significant first: tuples close in every column
+    get close keys, so sorting by the key groups neighbours in the tensor (row-major order
+    would group a row's tuples however far apart their columns are).
+    """
+    bits = max(int(s - 1).bit_length() for s in size)
+    if bits * len(size) > 62:
+        raise ValueError(f"a Z-order key of sizes {tuple(size)} does not fit in int64")
+    key = torch.zeros_like(indices[..., 0])
+    for bit in reversed(range(bits)):
+        for column in range(len(size)):
+            key = key * 2 + (indices[..., column] >> bit & 1)
+    return key
+
+
 def linear_index(indices: Tensor, size: Sequence[int]) -> Tensor:
     """Row-major offset of integer tuples: (..., r) long -> (...) long.
 

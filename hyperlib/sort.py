@@ -53,6 +53,7 @@ Shapes: b instances, s items, ``*item`` any item shape, n buckets of h items, m 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -238,7 +239,21 @@ class SortLayer(nn.Module):
     def _soft(
         self, items: Tensor, keys: Tensor, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor]:
-        """The soft mixture: composes the depths' block-diagonal mixes into one (b, p, p).
+        """The soft mixture: the last depth's composed mix (b, p, p) applied to the items."""
+        b, s = keys.shape
+        *_, last = self.soft_steps(keys, generator)
+        sorted_items = last["mix"] @ items.reshape(b, s, math.prod(items.shape[2:]))  # (b, s, f)
+        return sorted_items.view(items.shape), last["sorted"]
+
+    def soft_steps(
+        self, keys: Tensor, generator: torch.Generator | None = None
+    ) -> Iterator[dict[str, Tensor]]:
+        """The training-mode split layers one depth at a time, for padded keys (b, p).
+
+        Yields per depth d (n = 2^d buckets of h = p / n keys, m candidates): keys (b, p)
+        entering it, median (b, n), splits (b, n, m, h) bool (candidate 0 the hard split),
+        probs (b, n, m), sorted (b, p) the mixed keys leaving it, and mix (b, p, p) the
+        composition of the depths' mixes so far (the last one is the soft permutation).
 
         Random candidates leave the padding where the hard split puts it: a candidate that moved
         a padding item would get practically no probability (its key is far above the others),
@@ -257,11 +272,12 @@ class SortLayer(nn.Module):
             pad = pinned.gather(-1, partition(upper)).view(b, s)  # every candidate moves it so
             splits = torch.cat([upper.unsqueeze(2), extra], dim=2)  # (b, n, m, h)
             logits = self.certainty * (buckets - median.unsqueeze(-1))  # (b, n, h)
-            step = mixing(splits, split_probabilities(logits, splits))  # (b, n, h, h)
-            keys = (step @ buckets.unsqueeze(-1)).view(b, s).clamp(-top, top)
+            probs = split_probabilities(logits, splits)  # (b, n, m)
+            step = mixing(splits, probs)  # (b, n, h, h)
+            entering, keys = keys, (step @ buckets.unsqueeze(-1)).view(b, s).clamp(-top, top)
             mix = (step @ mix.reshape(b, n, h, s)).view(b, s, s)
-        sorted_items = mix @ items.reshape(b, s, math.prod(items.shape[2:]))  # (b, s, f)
-        return sorted_items.view(items.shape), keys
+            yield {"keys": entering, "median": median, "splits": splits, "probs": probs,
+                   "sorted": keys, "mix": mix}
 
     def extra_repr(self) -> str:
         return f"size={self.size}, certainty={self.certainty}, candidates={self.candidates}"

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from hyperlib import sampling, sort
 from hyperlib.contract import densify
+from hyperlib.layers import SparseLayer
 
 SIGMA_SCALE = 0.1  # the sigma_scale the descent widget uses (as in the identity experiment)
 KIND_COLOURS = {"neighbour": "tab:blue", "global": "tab:orange", "local": "tab:green"}
@@ -276,33 +277,29 @@ def descend(
     Returns means (steps + 1, 2), sigmas (steps + 1,), loss (steps,) and hit (steps,) bool:
     whether the target was among that step's samples.
     """
-    shape = (size, size)
+    layer = SparseLayer(size, size, 1, learn_values=False, g=g, l=l, region=region,
+                        sigma_scale=SIGMA_SCALE).double()  # the tuple lives in (size, size)
     mu_t = torch.tensor([mu], dtype=torch.float64).clamp(0.01, size - 1.01) / (size - 1)
-    a = torch.logit(mu_t).requires_grad_()  # (1, 2): transform_means(a) = mu
-    s = torch.tensor([raw_sigma(sigma, size)], dtype=torch.float64)  # (1,)
-    optimiser = torch.optim.Adam([a], lr=lr)
+    with torch.no_grad():  # transform_means(a) = mu, transform_sigmas(s) = sigma
+        layer.raw_means.copy_(torch.logit(mu_t))
+        layer.raw_sigmas.fill_(raw_sigma(sigma, size))
+    optimiser = torch.optim.Adam([layer.raw_means], lr=lr)  # sigma stays fixed
     generator = torch.Generator().manual_seed(seed)
-    values = torch.ones(1, dtype=torch.float64)
-    target_t = torch.tensor(target)  # (2,)
-
-    def tuple_now() -> tuple[Tensor, Tensor]:  # means (1, 2), sigmas (1, 2)
-        means = sampling.transform_means(a, shape)
-        return means, sampling.transform_sigmas(s, shape, sigma_scale=SIGMA_SCALE)
+    x, target_t = torch.zeros(1, size, dtype=torch.float64), torch.tensor(target)  # x: unused
 
     means_path, sigma_path, losses, hits = [], [], [], []
     for _ in range(steps):
-        means, sigmas = tuple_now()
-        samples = sampling.sample(means, shape, g=g, l=l, region=region, generator=generator)
-        weights = sampling.weights(samples, means, sigmas, values, shape)  # (1, m)
-        loss = -densify(samples[0], weights[0], shape)[target]
+        means, sigmas, _ = layer.tuples(x)  # (1, 2) each
+        indices, weights = layer.sparse(x, generator)  # (m, 2), (m,)
+        loss = -densify(indices, weights, (size, size))[target]
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         means_path.append(means.detach()[0])
         sigma_path.append(sigmas.detach()[0, 0])
         losses.append(loss.detach())
-        hits.append((samples[0] == target_t).all(-1).any())
-    means, sigmas = tuple_now()
+        hits.append((indices == target_t).all(-1).any())
+    means, sigmas, _ = layer.tuples(x)
     means_path.append(means.detach()[0])
     sigma_path.append(sigmas.detach()[0, 0])
     return {
@@ -431,7 +428,8 @@ def draw_identity(
     from hyperlib.experiments import identity  # the experiment imports matplotlib's pyplot
 
     cfg = identity.Config(
-        n, iterations, learn_values, g=g, l=l, region=min(4, n), pooled=pooled,
+        n, iterations, learn_values, g=g, l=l, region=min(4, n),
+        scheme="pool" if pooled else "per-tuple",
         seed=seed, eval_every=max(iterations // 40, 1),
     )
     _, run = identity.train(cfg)
@@ -478,32 +476,16 @@ def quicksort_steps(
 ) -> list[dict[str, Tensor]]:
     """The split layers of a training-mode :class:`~hyperlib.sort.SortLayer` on one list.
 
-    keys (s,), s a power of two. Draws the random candidates exactly as the layer does with
-    ``torch.Generator().manual_seed(seed)``, so the last ``mix`` is the layer's soft
-    permutation matrix. One dict per depth d (n = 2^d buckets of h = s / n items, m
-    candidates): keys (s,) entering the depth, median (n,), splits (n, m, h) bool (row 0 the
-    hard split), probs (n, m), and mix (s, s), the composed mix after this depth.
+    keys (s,), s a power of two; the candidates come from ``torch.Generator().manual_seed(seed)``,
+    so the last ``mix`` is the layer's soft permutation matrix. One dict per depth d (n = 2^d
+    buckets of h = s / n items, m candidates): keys (s,) entering the depth, median (n,), splits
+    (n, m, h) bool (row 0 the hard split), probs (n, m), sorted (s,), and mix (s, s), the
+    composed mix after this depth (:meth:`~hyperlib.sort.SortLayer.soft_steps` for one list).
     """
-    s = keys.numel()
+    layer = sort.SortLayer(keys.numel(), certainty=certainty, candidates=candidates)
     generator = torch.Generator().manual_seed(seed)
-    keys, mix = keys.reshape(1, s), torch.eye(s, dtype=keys.dtype).unsqueeze(0)  # (1, s), (1, s, s)
-    steps = []
-    for d in range(s.bit_length() - 1):
-        n, h = 2**d, s >> d
-        buckets = keys.reshape(1, n, h)
-        median, upper = sort.median_split(buckets)  # (1, n), (1, n, h)
-        extra = sort.random_splits((1, n, candidates - 1), h, keys.device, generator)
-        splits = torch.cat([upper.unsqueeze(2), extra], dim=2)  # (1, n, m, h)
-        probs = sort.split_probabilities(certainty * (buckets - median.unsqueeze(-1)), splits)
-        step = sort.mixing(splits, probs)  # (1, n, h, h)
-        entering = keys
-        keys = (step @ buckets.unsqueeze(-1)).view(1, s)
-        mix = (step @ mix.reshape(1, n, h, s)).view(1, s, s)
-        steps.append(
-            {"keys": entering[0], "median": median[0], "splits": splits[0], "probs": probs[0],
-             "mix": mix[0]}
-        )
-    return steps
+    return [{name: value[0] for name, value in step.items()}
+            for step in layer.soft_steps(keys.reshape(1, -1), generator)]
 
 
 def _quicksort_list(size: int) -> Tensor:

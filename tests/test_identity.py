@@ -92,6 +92,8 @@ def test_reinforce_layer_samples_per_instance_and_rounds_in_eval():
         ({"n": 1}, "n >= 2"),
         ({"iterations": 0}, "iterations"),
         ({"n": 3, "region": 4}, "region"),
+        ({"scheme": "nearest"}, "scheme must be one of"),
+        ({"scheme": "random", "chunk": 3}, "chunk 3 must divide n = 8"),
     ],
 )
 def test_bad_config_is_refused(options, match):
@@ -111,3 +113,31 @@ def test_command_writes_results_and_figure(tmp_path):
         assert run["status"] == "ok" and run["loss"][0] is None and record["complete"]
         assert {"0", "60"} <= set(run["snapshots"]) and len(run["snapshots"]["0"]["means"]) == 4
     assert (tmp_path / "backprop-fixed-learned-smoke-it60.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("scheme", "chunk", "pooling"),
+    [("pool", 16, "fixed"), ("per-tuple", 1, "fixed"), ("chunks", 4, "fixed"),
+     ("sorted", 4, "sorted"), ("random", 4, "random")],
+)
+def test_each_scheme_builds_its_layer(scheme, chunk, pooling):
+    layer = identity.build(Config(16, 10, scheme=scheme, chunk=4))
+    assert (layer.chunk, layer.pooling) == (chunk, pooling)
+
+
+def test_every_stored_run_records_its_scheme():
+    from hyperlib.experiments import results
+
+    paths = sorted(results.stored("identity").glob("*.json"))
+    assert paths
+    for path in paths:
+        assert all(run["scheme"] in identity.SCHEMES for run in results.load(path)["runs"]), path
+
+
+def test_command_names_and_records_the_scheme(tmp_path):
+    identity.main(["--scale", "smoke", "--sizes", "8", "--iterations", "20", "--scheme", "sorted",
+                   "--chunk", "4", "--sigma-scale", "0.05", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "backprop-sorted4-fixed-smoke-it20-sigma0.05.json").read_text())
+    run = record["runs"][0]
+    assert (run["scheme"], run["chunk"], run["sigma_scale"]) == ("sorted", 4, 0.05)
+    assert identity.variant(record) == "backprop sorted of 4 (sigma_scale 0.05), fixed values"

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import hyperlib.layers
+from hyperlib import sampling
 from hyperlib.contract import contract, densify
 from hyperlib.layers import HyperLayer, SparseLayer, output_template
 
@@ -50,6 +51,7 @@ def _layer(seed, adaptive, **kwargs):
         "l": rng.randint(0, 3),
         "region": rng.randint(1, min(size)),
         "chunk": rng.choice([c for c in (1, 2) if k % c == 0]),
+        "pooling": rng.choice(hyperlib.layers.POOLINGS),
         "bias": rng.random() < 0.5,
         **kwargs,
     }
@@ -115,9 +117,23 @@ def test_training_entries_are_in_bounds_follow_the_template_and_sum_to_values(se
     k = layer.k
     per_tuple = indices.unflatten(-2, (k, -1))  # (.., k, m, R)
     fixed = [c for c in range(layer.rank) if c not in layer.learn_cols]
-    assert (per_tuple[..., fixed] == layer.template[:, None, fixed]).all()
+    sums = weights.unflatten(-1, (k, -1)).sum(-1)  # (.., k)
     _, _, values = layer.tuples(x)
-    torch.testing.assert_close(weights.unflatten(-1, (k, -1)).sum(-1), values)
+    if layer.pooling == "fixed" or layer.chunk == 1:  # the tuples in their own order
+        assert (per_tuple[..., fixed] == layer.template[:, None, fixed]).all()
+        torch.testing.assert_close(sums, values)
+        return
+    rows = per_tuple[..., 0, fixed]  # (.., k, F): regrouped, each tuple keeps its own row
+    assert (per_tuple[..., fixed] == rows.unsqueeze(-2)).all()
+    template = layer.template[:, fixed].expand(*rows.shape)
+
+    def pairs(rows, numbers):  # the (instance, template row, value) of every tuple, sorted
+        numbers = numbers.reshape(-1, k)
+        rows = rows.reshape(len(numbers), k, len(fixed))
+        return sorted((i, *row, round(v, 9)) for i in range(len(rows))
+                      for row, v in zip(rows[i].tolist(), numbers[i].tolist(), strict=True))
+
+    assert pairs(rows, sums) == pairs(template, values.expand(*sums.shape))
 
 
 def test_same_seed_gives_same_output():
@@ -331,3 +347,39 @@ def test_training_step_does_not_synchronise_on_cuda():
         layer(x).pow(2).sum().backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_sorted_pools_are_fixed_pools_of_the_tuples_in_z_order():
+    """pooling="sorted" groups the tuples by the Z-order of their rounded means: the same
+    sparse tensor as fixed pools over the tuples put in that order first."""
+    torch.manual_seed(0)
+    layer = SparseLayer(16, 16, 8, chunk=4, pooling="sorted", g=2, l=2).double()
+    x = torch.randn(3, 16, dtype=torch.float64)
+    means = layer.tuples(x)[0].detach().round().long()  # (8, 2)
+    order = sampling.z_order(means, (16, 16)).argsort(stable=True)
+    fixed = SparseLayer(16, 16, 8, chunk=4, g=2, l=2).double()
+    with torch.no_grad():
+        for name in ("raw_means", "raw_sigmas", "values"):
+            getattr(fixed, name).copy_(getattr(layer, name)[order])
+    y = layer(x, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(y, fixed(x, generator=torch.Generator().manual_seed(1)))
+    y.sum().backward()  # the regrouping passes the gradient through to every tuple
+    assert layer.raw_means.grad.abs().sum(-1).gt(0).all()
+
+
+def test_random_pools_are_drawn_anew_every_step_from_the_generator():
+    torch.manual_seed(0)
+    layer = SparseLayer(16, 16, 8, chunk=2, pooling="random", g=0, l=0)
+    x = torch.randn(2, 16)
+    generator = torch.Generator().manual_seed(0)
+    first, second = (layer.sparse(x, generator)[0] for _ in range(2))
+    assert not torch.equal(first, second)  # g = l = 0: only the grouping is random
+    again = layer.sparse(x, torch.Generator().manual_seed(0))[0]
+    assert torch.equal(first, again)
+    layer.eval()  # evaluation: one connection per tuple, no pools
+    assert layer.sparse(x)[0].shape == (8, 2)
+
+
+def test_unknown_pooling_is_refused():
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        SparseLayer(4, 4, 4, chunk=2, pooling="nearest")

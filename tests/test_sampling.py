@@ -277,3 +277,13 @@ def test_samples_on_cuda_follow_the_input_device():
     sigmas = transform_sigmas(torch.zeros(64, 3, device="cuda"), (9, 9))
     w = weights(samples, means, sigmas, torch.ones(64, 3, device="cuda"), (9, 9))
     torch.testing.assert_close(w.sum(-1), torch.ones(64, 3, device="cuda"))
+
+
+def test_z_order_interleaves_the_bits_most_significant_first():
+    from hyperlib.sampling import z_order
+
+    grid = torch.cartesian_prod(torch.arange(4), torch.arange(4))  # (16, 2) row-major
+    keys = z_order(grid, (4, 4)).view(4, 4)
+    assert keys.tolist() == [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]
+    bits = 0b000_011_101  # bit 2 of each column, then bit 1, then bit 0
+    assert z_order(torch.tensor([[1, 2, 3]]), (2, 4, 8)).tolist() == [bits]

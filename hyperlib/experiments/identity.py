@@ -1,7 +1,8 @@
 """The identity experiment (paper, Figure 2): learn the n x n identity with n sparse tuples.
 
     python -m hyperlib.experiments.identity [--scale smoke|classroom|paper] [--sizes 8 16 ...]
-        [--values fixed learned] [--method backprop|reinforce] [--plain] [--per-tuple]
+        [--values fixed learned] [--method backprop|reinforce] [--plain]
+        [--scheme pool|per-tuple|chunks|sorted|random] [--chunk C] [--sigma-scale S]
         [--iterations N] [--batch B] [--lr LR] [--samples G L] [--region R] [--seeds 0 1 2]
         [--device cpu] [--out runs/identity]
 
@@ -32,9 +33,10 @@ Protocol. A non-adaptive sparse layer with k = n tuples over the n x n matrix (b
 columns learned, r = 2) is trained on x ~ N(0, I) with batch 64 to minimise MSE(Wx, x): Adam,
 lr 0.005 (0.001 for n >= 64), sigma_scale 0.1, g = l = 4, region 4, values learned or fixed to 1.
 Each tuple's weights are normalised over the pool of *all* tuples' samples (chunk = k), as the
-paper's code did; --per-tuple normalises each tuple over its own m = 12 samples instead (the
-library's default, linear in k), which leaves tuples that land on the same diagonal entry stuck
-there. The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer
+paper's code did; --scheme per-tuple normalises each tuple over its own m = 12 samples instead
+(the library's default, linear in k), which leaves tuples that land on the same diagonal entry
+stuck there; --scheme chunks, sorted and random pool `--chunk` tuples (every run records its
+scheme). The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer
 connection) on 10,000 fresh vectors, against iterations; the final layer is reported (there is no
 checkpoint selection: the fresh vectors are the test). With values fixed to 1 an MSE below 0.01
 means the rounded tuples are exactly the diagonal (one wrong connection costs 2 / n >= 0.0156 for
@@ -61,6 +63,16 @@ SWEEPS = {  # the sizes and seeds a command runs at each scale
 SNAPSHOTS = 8  # tuples stored at this many log-spaced steps per run
 
 
+SCHEMES = {  # which samples each tuple's weights are normalised over, and the cost per step
+    "pool": "the samples of all k tuples, O(k^2 m): the paper's code",
+    "per-tuple": "its own m samples, O(k m): the library's default",
+    "chunks": "the samples of its run of `chunk` tuples in parameter order, O(k chunk m)",
+    "sorted": "the samples of its `chunk` nearest tuples (Z-order), regrouped every step",
+    "random": "the samples of `chunk` tuples drawn at random anew every step",
+}
+CHUNKED = ("chunks", "sorted", "random")  # the schemes whose pools hold `chunk` tuples
+
+
 def protocol_lr(n: int) -> float:
     """The paper's learning rate: 0.005, or 0.001 from n = 64 on."""
     return 0.005 if n < 64 else 0.001
@@ -83,7 +95,8 @@ class Config:
     l: int = 4  # noqa: E741 (the paper's name)
     region: int = 4
     sigma_scale: float = 0.1
-    pooled: bool = True  # backprop: normalise over the pool of all tuples' samples
+    scheme: str = "pool"  # backprop: which samples each tuple is normalised over (SCHEMES)
+    chunk: int = 8  # tuples per pool of the "chunks", "sorted" and "random" schemes
     eval_every: int = 50
     eval_size: int = 10_000
 
@@ -94,6 +107,10 @@ class Config:
             object.__setattr__(self, "lr", protocol_lr(self.n))
         if self.method not in ("backprop", "reinforce"):
             raise ValueError(f"method must be 'backprop' or 'reinforce', got {self.method!r}")
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {tuple(SCHEMES)}, got {self.scheme!r}")
+        if self.scheme in CHUNKED and self.n % self.chunk:
+            raise ValueError(f"chunk {self.chunk} must divide n = {self.n}")
         if self.n < 2 or self.iterations < 1 or self.batch < 2:
             raise ValueError(f"need n >= 2, iterations >= 1 and batch >= 2: {self}")
         if self.region > self.n:
@@ -147,9 +164,11 @@ def build(cfg: Config) -> nn.Module:
     """The model of a run (parameters drawn from the global RNG: seed it first)."""
     if cfg.method == "reinforce":
         return ReinforceLayer(cfg.n, learn_values=cfg.learn_values, sigma_scale=cfg.sigma_scale)
+    chunk = {"pool": cfg.n, "per-tuple": 1}.get(cfg.scheme, cfg.chunk)
+    pooling = cfg.scheme if cfg.scheme in ("sorted", "random") else "fixed"
     return SparseLayer(
         cfg.n, cfg.n, cfg.n, learn_values=cfg.learn_values, g=cfg.g, l=cfg.l,
-        region=cfg.region, sigma_scale=cfg.sigma_scale, chunk=cfg.n if cfg.pooled else 1,
+        region=cfg.region, sigma_scale=cfg.sigma_scale, chunk=chunk, pooling=pooling,
     )
 
 
@@ -279,10 +298,12 @@ def variant(record: dict) -> str:
     name = record["method"]
     if name == "reinforce" and not run["control_variate"]:
         name += " (plain)"
-    if name == "backprop" and not run["pooled"]:
-        name += " per tuple"
+    if name == "backprop" and run["scheme"] != "pool":
+        name += f" {run['scheme']}" + (f" of {run['chunk']}" if run["scheme"] in CHUNKED else "")
     if any(r["lr"] != protocol_lr(r["n"]) for r in record["runs"]):
         name += f" (lr {run['lr']:g})"
+    if run["sigma_scale"] != Config.sigma_scale:
+        name += f" (sigma_scale {run['sigma_scale']:g})"
     return f"{name}, {record['values']} values"
 
 
@@ -333,16 +354,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--values", nargs="+", choices=("fixed", "learned"), default=["fixed"])
     parser.add_argument("--method", choices=("backprop", "reinforce"), default="backprop")
     parser.add_argument("--plain", action="store_true", help="REINFORCE without control variate")
-    parser.add_argument("--per-tuple", action="store_true",
-                        help="normalise each tuple over its own samples (default: the pool)")
+    parser.add_argument("--scheme", choices=tuple(SCHEMES), default="pool",
+                        help="which samples each tuple is normalised over (default: the pool)")
+    parser.add_argument("--chunk", type=harness.positive_int, default=8,
+                        help="tuples per pool of the chunks, sorted and random schemes")
     parser.add_argument("--samples", type=harness.natural_int, nargs=2, metavar=("G", "L"),
                         default=(4, 4), help="global and local samples per tuple")
     parser.add_argument("--region", type=harness.positive_int, default=4)
+    parser.add_argument("--sigma-scale", type=harness.positive_float, default=0.1,
+                        help="sigma = softplus(s + 2) * n * this (2.13 n times it at the start)")
     args = harness.parse(parser, argv)
     sweep = SWEEPS[args.scale]
     options = {**harness.preset(args, SCALES), "method": args.method,
                "control_variate": not args.plain, "g": args.samples[0], "l": args.samples[1],
-               "region": args.region, "pooled": not args.per_tuple}
+               "region": args.region, "scheme": args.scheme, "chunk": args.chunk,
+               "sigma_scale": args.sigma_scale}
     variants = harness.configs(parser, lambda: [
         [Config(n, learn_values=values == "learned", seed=seed, **options)
          for n in args.sizes or sweep["sizes"] for seed in args.seeds or sweep["seeds"]]
@@ -360,10 +386,12 @@ def main(argv: list[str] | None = None) -> None:
 def _name(args, values: str) -> str:
     """File name of a variant, e.g. 'backprop-fixed-paper', 'reinforce-plain-fixed-paper'."""
     method = args.method + ("-plain" if args.plain else "")
-    method += "-per-tuple" if args.per_tuple else ""
+    if args.scheme != "pool":
+        method += f"-{args.scheme}" + (f"{args.chunk}" if args.scheme in CHUNKED else "")
     lr = f"-lr{args.lr:g}" if args.lr is not None else ""
     iterations = f"-it{args.iterations}" if args.iterations else ""
-    return f"{method}-{values}-{args.scale}{lr}{iterations}"
+    sigma = f"-sigma{args.sigma_scale:g}" if args.sigma_scale != 0.1 else ""
+    return f"{method}-{values}-{args.scale}{lr}{iterations}{sigma}"
 
 
 if __name__ == "__main__":
