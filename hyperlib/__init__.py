@@ -1,4 +1,11 @@
-"""hyperlib: adaptive sparse hyperlayers (Bloem, 2018) for current PyTorch."""
+"""hyperlib: adaptive sparse hyperlayers (Bloem, 2018) for current PyTorch.
+
+The method: :mod:`~hyperlib.sampling`, :mod:`~hyperlib.contract`, :mod:`~hyperlib.layers`,
+:mod:`~hyperlib.sort`, :mod:`~hyperlib.attention`, :mod:`~hyperlib.data` (and
+:mod:`~hyperlib.checks`, their argument checks). The course's tooling, built on it:
+:mod:`~hyperlib.widgets`, :mod:`~hyperlib.course`, :mod:`~hyperlib.classroom`,
+:mod:`~hyperlib.bench`, :mod:`~hyperlib.experiments`.
+"""
 
 __version__ = "0.1.0"
 
