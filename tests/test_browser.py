@@ -1,10 +1,13 @@
-"""JupyterLab in a real browser: run the sampling notebook, move a slider, see the figure change.
+"""The course in a real browser: JupyterLab runs the sampling notebook and a slider redraws its
+figure; the static site reads with the network blocked (formulas typeset, the API reference whole).
 
 JupyterLab starts from this environment on 127.0.0.1 (a free port, a token, HYPERLIB_SCALE=smoke),
 serving a temporary copy of notebooks/03_sampling.ipynb with its own config and runtime folders, so
 nothing is written into the repository. Headless Debian Chromium, driven by Playwright (which
 downloads no browser here), opens the notebook, runs all cells from the Run menu, moves the 2-D
 sampling widget's mu_x slider with the keyboard and checks that the widget's figure changed.
+The site (`make site`) is built into a temporary folder and opened from disk with every request
+that is not a local file aborted (and recorded: there must be none).
 Screenshots are saved in runs/browser/ (git-ignored). `make test` installs Chromium; without it
 this test fails rather than skips.
 """
@@ -185,3 +188,86 @@ def test_moving_a_slider_redraws_the_sampling_widget(lab: str, page: Page) -> No
     widget.screenshot(path=ARTIFACTS / "sampling_widget_after.png")
     print(f"screenshots in {ARTIFACTS}")
     assert after != before, unchanged
+
+
+# --------------------------------------------------------------------------- the static site
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole site, as `make site` builds it, in a temporary folder."""
+    from hyperlib.classroom import build_site
+
+    out = tmp_path_factory.mktemp("site")
+    build_site(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), out, ROOT / "README.md")
+    return out
+
+
+def _offline(page: Page) -> list[str]:
+    """Abort every request that is not a local file; returns the list of those aborted."""
+    blocked: list[str] = []
+
+    def route(route) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", route)
+    return blocked
+
+
+RAW_DOLLARS = """() => {  // '$' signs left in the rendered markdown's text, outside code
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    let count = 0;
+    for (let node; (node = walker.nextNode()); ) {
+        const parent = node.parentElement;
+        if (!parent.closest('.jp-RenderedMarkdown') || parent.closest('code, pre, script')) continue;
+        count += (node.textContent.match(/\\$/g) || []).length;
+    }
+    return count;
+}"""
+
+
+def test_the_site_typesets_formulas_without_the_network(site: Path, page: Page) -> None:
+    blocked = _offline(page)
+    page.goto((site / "02_continuous_indices.html").as_uri())
+    typeset = page.locator("span.MathJax")  # MathJax 2's HTML-CSS output, one per formula
+    page.wait_for_function(
+        "() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0"
+        " && document.querySelectorAll('span.MathJax').length > 0", timeout=60_000
+    )
+    page.wait_for_function(f"({RAW_DOLLARS})() === 0", timeout=30_000)
+    assert typeset.count() > 100, f"only {typeset.count()} formulas typeset"
+    assert page.locator(".MathJax_Error, .merror").count() == 0, "a formula failed to typeset"
+    page.screenshot(path=ARTIFACTS / "site_02.png")
+    assert blocked == [], f"the page asked the network for {blocked}"
+
+
+def test_the_site_links_a_reference_of_every_public_name(site: Path, page: Page) -> None:
+    import inspect
+    import pkgutil
+
+    import hyperlib
+
+    blocked = _offline(page)
+    page.goto((site / "index.html").as_uri())
+    page.get_by_role("link", name="API reference").click()
+    expect(page.locator("h1, .modulename").first).to_contain_text("hyperlib")
+    ids = set(page.eval_on_selector_all("[id]", "nodes => nodes.map(n => n.id)"))
+    missing = [name for name in hyperlib.__all__ if name not in ids and name != "__version__"]
+    assert missing == [], f"hyperlib.{missing} not on the reference's front page"
+    for info in pkgutil.walk_packages(hyperlib.__path__, "hyperlib."):
+        module = __import__(info.name, fromlist=["_"])
+        names = getattr(module, "__all__", None) or [
+            name for name, value in vars(module).items()
+            if not name.startswith("_") and getattr(value, "__module__", None) == info.name
+            and (inspect.isclass(value) or inspect.isfunction(value))
+        ]
+        path = site / "reference" / (info.name.replace(".", "/") + ".html")
+        page.goto(path.as_uri())
+        ids = set(page.eval_on_selector_all("[id]", "nodes => nodes.map(n => n.id)"))
+        missing = [name for name in names if name not in ids]
+        assert missing == [], f"{info.name}: {missing} not in its reference page"
+    assert blocked == [], f"the reference asked the network for {blocked}"

@@ -77,7 +77,7 @@ def test_student_copy_handles_every_form_of_solution():
 
 def test_the_site_shows_a_notebook_with_its_widgets_as_figures(tmp_path):
     sampling = ROOT / "notebooks" / "03_sampling.ipynb"
-    index, page = build_site([sampling], tmp_path, ROOT / "README.md")
+    index, page, reference = build_site([sampling], tmp_path, ROOT / "README.md")
     contents, html = index.read_text(), page.read_text()
     assert '<a href="03_sampling.html">03 · Sampling</a>' in contents
     assert readme_rows((ROOT / "README.md").read_text())["03_sampling"][1] in contents
@@ -88,6 +88,9 @@ def test_the_site_shows_a_notebook_with_its_widgets_as_figures(tmp_path):
     assert len(figures) == 2, "the two widgets of notebook 03, each as its saved figure"
     assert 'href="04_hyperlayer.html"' in html and ".ipynb" not in html.split("<body")[1]
     assert "NBVAL" not in html and "<title>03 · Sampling — hyperlib</title>" in html
+    assert 'src="mathjax/MathJax.js' in html and (tmp_path / "mathjax" / "MathJax.js").is_file()
+    assert not re.search(r'src="(https?:)?//', html), "every script from the site folder"
+    assert reference.is_file() and 'href="reference/hyperlib.html"' in contents
 
 
 def test_a_widget_saved_without_state_gets_a_note():
@@ -119,3 +122,15 @@ def test_a_folder_without_notebooks_is_a_usage_error(command, tmp_path, capsys):
         main([command, "--notebooks", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
     assert exit_.value.code == 2 and "no course notebooks" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_total_time_says_whole_hours_without_minutes():
+    from hyperlib.classroom import _total_time
+
+    assert _total_time([("a", "240 min"), ("b", "60 min")]) == (
+        " In all, about 5 h at classroom scale."
+    )
+    assert _total_time([("a", "25 min"), ("b", "40 min")]) == (
+        " In all, about 1 h 5 min at classroom scale."
+    )
+    assert _total_time([("a", "25 min")]) == " In all, about 25 min at classroom scale."
