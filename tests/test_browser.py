@@ -223,7 +223,8 @@ RAW_DOLLARS = """() => {  // '$' signs left in the rendered markdown's text, out
     let count = 0;
     for (let node; (node = walker.nextNode()); ) {
         const parent = node.parentElement;
-        if (!parent.closest('.jp-RenderedMarkdown') || parent.closest('code, pre, script')) continue;
+        const prose = parent.closest('.jp-RenderedMarkdown');
+        if (!prose || parent.closest('code, pre, script')) continue;
         count += (node.textContent.match(/\\$/g) || []).length;
     }
     return count;
