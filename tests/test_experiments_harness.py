@@ -105,6 +105,7 @@ def test_an_interrupted_command_keeps_its_finished_runs(command, monkeypatch, tm
 
 def test_a_save_that_fails_midway_leaves_the_old_file(tmp_path, monkeypatch):
     path = results.save(tmp_path / "r.json", {"runs": [1, 2]})
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by all, unlike a fresh mkstemp file
     before = path.read_text()
     with pytest.raises(TypeError):  # the second key cannot be written
         results.save(path, {"runs": [3], "bad": object()})

@@ -59,6 +59,7 @@ def save(path: str | Path, payload: dict) -> Path:
     try:
         with os.fdopen(fd, "w") as f:
             f.write("{\n" + ",\n".join(lines) + "\n}\n")
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; results are for everyone to read
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
