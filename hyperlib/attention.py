@@ -25,7 +25,8 @@ Where a glimpse's points go, for image x (hypernetwork per image, template share
 In evaluation mode the layer is exactly sparse: every point reads the one pixel at round(mu).
 The classifiers of the attention experiment share one interface: :class:`ImageClassifier`
 (images (b, C, H, W) of one size -> logits (b, classes)); :class:`GlimpseClassifier` is the
-model of the paper, the others are its baselines.
+model of the paper, :class:`BoxesClassifier` its control without pixels, the others are its
+baselines.
 """
 
 from __future__ import annotations
@@ -96,6 +97,18 @@ def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
     )
 
 
+def place_boxes(raw: Tensor, size: Sequence[int]) -> Tensor:
+    """Boxes from a locator's raw numbers: (b, 4 G) -> (b, G, 2, 2), [..., 0, :] the top-left
+    corner (row, column) and [..., 1, :] the extent (height, width), in pixels of images of
+    ``size`` (H, W). A sigmoid gives each axis a position and a side in (0, 1); the box is that
+    side's share of the image, placed so that it stays inside."""
+    b = raw.size(0)
+    raw = raw.view(b, raw.size(1) // 4, 2, 2)  # (b, G, [position, side], 2)
+    position, side = raw.sigmoid().unbind(-2)  # (b, G, 2) each
+    top = sampling.constant(size, raw.device, raw.dtype) - 1  # (2,): size - 1
+    return torch.stack([(1 - side) * position * top, side * top], dim=-2)
+
+
 class GlimpseLayer(HyperLayer):
     """G glimpses of k x k points: images (b, C, H, W) -> glimpses (b, G, C, k, k).
 
@@ -156,10 +169,7 @@ class GlimpseLayer(HyperLayer):
             own = {"raw_points": self.raw_points, "raw_sigmas": self.raw_sigmas}
             checks.finite({"the locator's output": raw, **own, "values": self.values},
                           "the glimpse layer found")  # the one host-device synchronisation
-        raw = raw.view(x.size(0), self.glimpses, 2, 2)  # (b, G, [position, side], 2)
-        position, side = raw.sigmoid().unbind(-2)  # (b, G, 2) each
-        top = sampling.constant(self.size, x.device, x.dtype) - 1  # (2,): size - 1
-        return torch.stack([(1 - side) * position * top, side * top], dim=-2)
+        return place_boxes(raw, self.size)
 
     def _means(self, boxes: Tensor) -> Tensor:
         """The points' means for boxes (b, G, 2, 2): (b, G, k k, 2), inside the image."""
@@ -246,6 +256,28 @@ class GlimpseClassifier(ImageClassifier):
 
     def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         return self.classify(self.glimpse(x, generator))
+
+
+class BoxesClassifier(ImageClassifier):
+    """Control: the glimpse model without its pixels. The same locator CNN (on the ``view`` x
+    ``view`` copy) places G boxes; the same MLP classifies only their 4 G numbers (corner and
+    extent per axis, as fractions of the image's side), so whatever it gets right, the locator's
+    view got right."""
+
+    def __init__(
+        self, in_shape: Sequence[int], classes: int = 10, glimpses: int = 4, hidden: int = 64,
+        view: int = VIEW,
+    ) -> None:
+        super().__init__(in_shape)
+        checks.counts(classes=classes, glimpses=glimpses, hidden=hidden, view=view)
+        channels, height, width = self.in_shape
+        self.locator = _locator(channels, 4 * glimpses, view, height, width)
+        self.classify = mlp(4 * glimpses, hidden, classes)
+
+    def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        size = self.in_shape[1:]
+        boxes = place_boxes(self.locator(x), size)  # (b, G, 2, 2) in pixels
+        return self.classify(boxes / (sampling.constant(size, x.device, x.dtype) - 1))
 
 
 class SpatialTransformer(ImageClassifier):

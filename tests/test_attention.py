@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from hyperlib.attention import (
+    BoxesClassifier,
     ConvClassifier,
     GlimpseClassifier,
     GlimpseLayer,
@@ -12,10 +13,11 @@ from hyperlib.attention import (
     SpatialTransformer,
     glimpse_template,
     grid,
+    place_boxes,
 )
 from hyperlib.contract import contract
 
-MODELS = (GlimpseClassifier, SpatialTransformer, ConvClassifier, MLPClassifier)
+MODELS = (GlimpseClassifier, BoxesClassifier, SpatialTransformer, ConvClassifier, MLPClassifier)
 
 
 class Constant(nn.Module):
@@ -170,7 +172,7 @@ def test_baselines_have_the_glimpse_models_interface_and_about_its_size(side):
         assert model(x).shape == (2, 10) and model.eval()(x).shape == (2, 10)
         sizes[cls] = sum(p.numel() for p in model.parameters())
     glimpse = sizes[GlimpseClassifier]
-    for cls in (SpatialTransformer, ConvClassifier):
+    for cls in (BoxesClassifier, SpatialTransformer, ConvClassifier):
         assert abs(sizes[cls] - glimpse) < 0.1 * glimpse, (cls, sizes)
     assert sizes[MLPClassifier] == side * side * 64 + 64 + 650  # the classifier on every pixel
 
@@ -257,3 +259,17 @@ def test_cuda_follows_the_input():
     generator = torch.Generator("cuda").manual_seed(0)
     assert model(x, generator).device.type == "cuda"
     assert model.eval()(x).device.type == "cuda"
+
+
+def test_the_boxes_control_classifies_the_glimpse_models_boxes_and_no_pixel():
+    torch.manual_seed(0)
+    glimpse, control = GlimpseClassifier((1, 60, 60)), BoxesClassifier((1, 60, 60))
+    control.locator.load_state_dict(glimpse.glimpse.locator.state_dict())
+    x = _images(3, side=60)
+    boxes = glimpse.glimpse.boxes(x)  # (3, 4, 2, 2) in pixels
+    torch.testing.assert_close(place_boxes(control.locator(x), (60, 60)), boxes)
+    seen = []
+    control.classify.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    control(x)
+    torch.testing.assert_close(seen[0], boxes / 59)  # 16 numbers in [0, 1] per image
+    assert control.classify[1].in_features == 16

@@ -29,7 +29,8 @@ def test_build_makes_each_model_for_the_image_size():
     assert isinstance(model, GlimpseClassifier) and model.glimpse.out_shape == (3, 1, 2, 2)
     assert isinstance(build(Config("mnist", "mlp")), MLPClassifier)
     assert {type(build(Config("mnist", m))).__name__ for m in attention.MODELS} == {
-        "GlimpseClassifier", "SpatialTransformer", "ConvClassifier", "MLPClassifier"}
+        "GlimpseClassifier", "BoxesClassifier", "SpatialTransformer", "ConvClassifier",
+        "MLPClassifier"}
 
 
 def test_a_run_selects_the_best_validation_checkpoint_and_tests_it():

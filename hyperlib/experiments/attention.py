@@ -1,7 +1,8 @@
 """Sparse attention for image classification: glimpse hyperlayers against baselines.
 
     python -m hyperlib.experiments.attention [--scale smoke|classroom|paper]
-        [--datasets mnist translated60 cluttered60 cluttered100] [--models glimpse stn cnn mlp]
+        [--datasets mnist translated60 cluttered60 cluttered100]
+        [--models glimpse boxes stn cnn mlp]
         [--iterations N] [--batch B] [--lr LR] [--schedule constant|cosine]
         [--fresh] [--glimpses G] [--k K] [--seeds 0 1 2] [--device cpu] [--out runs/attention]
 
@@ -27,6 +28,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from hyperlib.attention import (
+    BoxesClassifier,
     ConvClassifier,
     GlimpseClassifier,
     ImageClassifier,
@@ -48,6 +50,8 @@ decayed to zero along a cosine, --schedule cosine):
 * glimpse the paper's: a CNN hypernetwork on a 28 x 28 copy of the image places G = 4
               glimpses of k x k = 3 x 3 points (sparse hyperlayer, g = l = 8, region 8,
               values 1); an MLP classifies the G k k values. Evaluation reads 36 pixels.
+* boxes   the control: the glimpse model's locator and classifier, the classifier fed the
+              4 G numbers of the boxes only (no pixel): what the locator alone classifies.
 * stn     the same with the glimpses read by a spatial transformer (bilinear sampling).
 * cnn     a CNN of about the same parameter count on the full image.
 * mlp     the glimpse model's classifier on every pixel.
@@ -58,7 +62,7 @@ the 5,000 validation images (the rest of the official training set), and reports
 the official test images.
 """
 DATASETS = {"mnist": {"canvas": 28, "distractors": 0}, **CLUTTER}
-MODELS = ("glimpse", "stn", "cnn", "mlp")
+MODELS = ("glimpse", "boxes", "stn", "cnn", "mlp")
 SCHEDULES = ("constant", "cosine")
 DATA_SEEDS = {"train": 0, "val": 1, "test": 2}  # each split's clutter, drawn once
 # Published test errors (%): Mnih et al. 2014 (RAM and their convnets), Gregor et al. 2015 (DRAW)
@@ -98,7 +102,7 @@ class Config:
     eval_every: int = 500
     val_size: int = 1000
     test_size: int = 10_000
-    glimpses: int = 4  # glimpse, stn
+    glimpses: int = 4  # glimpse, boxes, stn
     k: int = 3  # glimpse, stn
     hidden: int = 64
     g: int = 8  # glimpse
@@ -134,6 +138,8 @@ def build(cfg: Config) -> ImageClassifier:
     if cfg.model == "glimpse":
         return GlimpseClassifier(shape, 10, cfg.glimpses, cfg.k, hidden, g=cfg.g, l=cfg.l,
                                  region=cfg.region)
+    if cfg.model == "boxes":
+        return BoxesClassifier(shape, 10, cfg.glimpses, hidden)
     if cfg.model == "stn":
         return SpatialTransformer(shape, 10, cfg.glimpses, cfg.k, hidden)
     return (ConvClassifier if cfg.model == "cnn" else MLPClassifier)(shape, 10, hidden)
@@ -238,10 +244,12 @@ def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None)
 def variant(run: dict) -> str:
     """What a run trained, as one column of the table: the model, its glimpse shape (glimpse and
     stn: G x k x k), its steps, a schedule other than constant and ``fresh`` training clutter,
-    e.g. ``glimpse 4x3x3 3k`` or ``glimpse 16x5x5 24k cosine``."""
+    e.g. ``glimpse 4x3x3 3k``, ``boxes of 4 3k`` or ``glimpse 16x5x5 24k cosine``."""
     words = [run["model"]]
     if run["model"] in ("glimpse", "stn"):
         words.append(f"{run['glimpses']}x{run['k']}x{run['k']}")
+    if run["model"] == "boxes":
+        words.append(f"of {run['glimpses']}")
     words.append(f"{run['iterations'] / 1000:g}k")
     if run["schedule"] != "constant":
         words.append(run["schedule"])
@@ -373,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="draw the training clutter and digit places anew every pass")
     parser.add_argument("--glimpses", type=harness.positive_int,
-                        help="glimpses per image (glimpse, stn; default 4)")
+                        help="glimpses per image (glimpse, boxes, stn; default 4)")
     parser.add_argument("--k", type=harness.positive_int,
                         help="points per glimpse side (glimpse, stn; default 3)")
     args = harness.parse(parser, argv)
