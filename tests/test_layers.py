@@ -383,3 +383,26 @@ def test_random_pools_are_drawn_anew_every_step_from_the_generator():
 def test_unknown_pooling_is_refused():
     with pytest.raises(ValueError, match="pooling must be one of"):
         SparseLayer(4, 4, 4, chunk=2, pooling="nearest")
+
+
+def test_window_pools_are_the_chunk_tuples_around_each_in_z_order():
+    """pooling="window": tuple i of the Z-order is normalised over the samples of tuples
+    i - chunk // 2 onwards (shifted inwards at the ends), and forward() equals the dense
+    reference (no pools merged: the windows overlap)."""
+    torch.manual_seed(0)
+    layer = SparseLayer(16, 16, 6, chunk=3, pooling="window", g=1, l=1, learn_values=False)
+    layer = layer.double()
+    x = torch.randn(2, 16, dtype=torch.float64)
+    indices, weights = layer.sparse(x, torch.Generator().manual_seed(2))
+    m = 4 + 1 + 1
+    assert indices.shape == (6 * 3 * m, 2)
+    windows = indices.view(6, 3, m, 2)  # per tuple (in Z-order): its window's 3 tuples' samples
+    own = windows[torch.arange(6), torch.tensor([0, 1, 1, 1, 1, 2])]  # each tuple's own samples
+    for i, start in enumerate([0, 0, 1, 2, 3, 3]):
+        assert torch.equal(windows[i], own[start : start + 3])
+    torch.testing.assert_close(weights.view(6, -1).sum(-1), torch.ones(6, dtype=torch.float64))
+    fast = layer(x, generator=torch.Generator().manual_seed(2))
+    dense = layer.forward_dense(x, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(fast, dense)
+    with pytest.raises(ValueError, match="chunk must be at most k = 6"):
+        SparseLayer(16, 16, 6, chunk=7, pooling="window")

@@ -2,7 +2,7 @@
 
     python -m hyperlib.experiments.identity [--scale smoke|classroom|paper] [--sizes 8 16 ...]
         [--values fixed learned] [--method backprop|reinforce] [--plain]
-        [--scheme pool|per-tuple|chunks|sorted|random] [--chunk C] [--sigma-scale S]
+        [--scheme pool|per-tuple|chunks|sorted|random|window] [--chunk C] [--sigma-scale S]
         [--iterations N] [--batch B] [--lr LR] [--samples G L] [--region R] [--seeds 0 1 2]
         [--device cpu] [--out runs/identity]
 
@@ -35,9 +35,9 @@ lr 0.005 (0.001 for n >= 64), sigma_scale 0.1, g = l = 4, region 4, values learn
 Each tuple's weights are normalised over the pool of *all* tuples' samples (chunk = k), as the
 paper's code did; --scheme per-tuple normalises each tuple over its own m = 12 samples instead
 (the library's default, linear in k), which leaves tuples that land on the same diagonal entry
-stuck there; --scheme chunks, sorted and random pool `--chunk` tuples (every run records its
-scheme). The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer
-connection) on 10,000 fresh vectors, against iterations; the final layer is reported (there is no
+stuck there; --scheme chunks, sorted, random and window pool `--chunk` tuples (every run
+records its scheme). The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to
+one integer connection) on 10,000 fresh vectors, against iterations; the final layer is reported (there is no
 checkpoint selection: the fresh vectors are the test). With values fixed to 1 an MSE below 0.01
 means the rounded tuples are exactly the diagonal (one wrong connection costs 2 / n >= 0.0156 for
 n <= 128).
@@ -69,8 +69,9 @@ SCHEMES = {  # which samples each tuple's weights are normalised over, and the c
     "chunks": "the samples of its run of `chunk` tuples in parameter order, O(k chunk m)",
     "sorted": "the samples of its `chunk` nearest tuples (Z-order), regrouped every step",
     "random": "the samples of `chunk` tuples drawn at random anew every step",
+    "window": "the samples of the `chunk` tuples around it in Z-order, O(k chunk m)",
 }
-CHUNKED = ("chunks", "sorted", "random")  # the schemes whose pools hold `chunk` tuples
+CHUNKED = ("chunks", "sorted", "random", "window")  # the schemes whose pools hold `chunk` tuples
 
 
 def protocol_lr(n: int) -> float:
@@ -109,8 +110,10 @@ class Config:
             raise ValueError(f"method must be 'backprop' or 'reinforce', got {self.method!r}")
         if self.scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {tuple(SCHEMES)}, got {self.scheme!r}")
-        if self.scheme in CHUNKED and self.n % self.chunk:
+        if self.scheme in ("chunks", "sorted", "random") and self.n % self.chunk:
             raise ValueError(f"chunk {self.chunk} must divide n = {self.n}")
+        if self.scheme == "window" and self.chunk > self.n:
+            raise ValueError(f"chunk {self.chunk} must be at most n = {self.n}")
         if self.n < 2 or self.iterations < 1 or self.batch < 2:
             raise ValueError(f"need n >= 2, iterations >= 1 and batch >= 2: {self}")
         if self.region > self.n:
@@ -165,7 +168,7 @@ def build(cfg: Config) -> nn.Module:
     if cfg.method == "reinforce":
         return ReinforceLayer(cfg.n, learn_values=cfg.learn_values, sigma_scale=cfg.sigma_scale)
     chunk = {"pool": cfg.n, "per-tuple": 1}.get(cfg.scheme, cfg.chunk)
-    pooling = cfg.scheme if cfg.scheme in ("sorted", "random") else "fixed"
+    pooling = cfg.scheme if cfg.scheme in ("sorted", "random", "window") else "fixed"
     return SparseLayer(
         cfg.n, cfg.n, cfg.n, learn_values=cfg.learn_values, g=cfg.g, l=cfg.l,
         region=cfg.region, sigma_scale=cfg.sigma_scale, chunk=chunk, pooling=pooling,
@@ -357,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scheme", choices=tuple(SCHEMES), default="pool",
                         help="which samples each tuple is normalised over (default: the pool)")
     parser.add_argument("--chunk", type=harness.positive_int, default=8,
-                        help="tuples per pool of the chunks, sorted and random schemes")
+                        help="tuples per pool of the chunks, sorted, random and window schemes")
     parser.add_argument("--samples", type=harness.natural_int, nargs=2, metavar=("G", "L"),
                         default=(4, 4), help="global and local samples per tuple")
     parser.add_argument("--region", type=harness.positive_int, default=4)
