@@ -29,18 +29,18 @@ from hyperlib.experiments import harness, results
 from hyperlib.layers import SparseLayer
 
 PROTOCOL = """\
-Protocol. A non-adaptive sparse layer with k = n tuples over the n x n matrix (both index
-columns learned, r = 2) is trained on x ~ N(0, I) with batch 64 to minimise MSE(Wx, x): Adam,
-lr 0.005 (0.001 for n >= 64), sigma_scale 0.1, g = l = 4, region 4, values learned or fixed to 1.
-Each tuple's weights are normalised over the pool of *all* tuples' samples (chunk = k), as the
-paper's code did; --scheme per-tuple normalises each tuple over its own m = 12 samples instead
-(the library's default, linear in k), which leaves tuples that land on the same diagonal entry
-stuck there; --scheme chunks, sorted, random and window pool `--chunk` tuples (every run
-records its scheme). The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to
-one integer connection) on 10,000 fresh vectors, against iterations; the final layer is reported (there is no
+Protocol. A non-adaptive sparse layer with k = n tuples over the n x n matrix (both index columns
+learned, r = 2) is trained on x ~ N(0, I) with batch 64 to minimise MSE(Wx, x): Adam, lr 0.005
+(0.001 for n >= 64), sigma_scale 0.1, g = l = 4, region 4, values learned or fixed to 1. Each
+tuple's weights are normalised over the pool of *all* tuples' samples (chunk = k), as the paper's
+code did; --scheme per-tuple normalises each tuple over its own m = 12 samples instead (the
+library's default, linear in k), which leaves tuples that land on the same diagonal entry stuck
+there; --scheme chunks, sorted, random and window pool `--chunk` tuples (every run records its
+scheme). The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer
+connection) on 10,000 fresh vectors, against iterations; the final layer is reported (there is no
 checkpoint selection: the fresh vectors are the test). With values fixed to 1 an MSE below 0.01
-means the rounded tuples are exactly the diagonal (one wrong connection costs 2 / n >= 0.0156 for
-n <= 128).
+means the rounded tuples are exactly the diagonal (one wrong connection costs 2 / n >= 0.0156 for n
+<= 128).
 
 Baseline (--method reinforce): the same parametrisation trained by REINFORCE. Every instance of
 the batch draws its own integer tuples round(z), z ~ N(mu, sigma), and the gradient of E[loss]
