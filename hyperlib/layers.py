@@ -183,8 +183,9 @@ class HyperLayer(nn.Module):
     def sparse(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """The sparse tensor for input x as entries: indices (.., n, R) long, weights (.., n).
 
-        Training: n = k * m sampled entries (m = chunk * (2^r + g + l)), weights normalised per
-        tuple. Evaluation: n = k entries at round(mu) with weight v.
+        Training: n = k * m sampled entries (m = chunk * (2^r + g + l)), each tuple's weights
+        normalised over its pool; with ``pooling`` other than "fixed" the tuples come in their
+        pooling order. Evaluation: n = k entries at round(mu) with weight v.
         """
         means, sigmas, values = self.tuples(x)
         template = self.template  # (k, R), or (.., k, R) when the tuples are regrouped
