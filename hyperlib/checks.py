@@ -71,6 +71,14 @@ def chunk(value: object, k: int) -> int:
     return chunk
 
 
+def window(value: object, k: int, name: str = "chunk") -> int:
+    """Tuples per overlapping pool (a window): an int in 1..k."""
+    width = integer(value, name, 1)
+    if width > k:
+        raise ValueError(f"{name} must be at most k = {k}, got {width}")
+    return width
+
+
 def floating(value: object, name: str) -> Tensor:
     """``value`` if it is a floating-point tensor."""
     if not isinstance(value, Tensor):

@@ -106,11 +106,7 @@ class HyperLayer(nn.Module):
         checks.integer(g, "g", 0)
         checks.integer(l, "l", 0)
         checks.region(region, self.size)
-        if pooling == "window":
-            if checks.integer(chunk, "chunk", 1) > self.k:
-                raise ValueError(f"chunk must be at most k = {self.k}, got {chunk}")
-        else:
-            checks.chunk(chunk, self.k)
+        (checks.window if pooling == "window" else checks.chunk)(chunk, self.k)
         checks.positive(sigma_scale, "sigma_scale")
         checks.positive(min_sigma, "min_sigma")
         if pooling not in POOLINGS:

@@ -145,9 +145,7 @@ def window(samples: Tensor, width: int) -> Tensor:
     :func:`pool`, the windows overlap, and no two tuples need share one.
     """
     *prefix, k, m, r = samples.shape
-    width = checks.integer(width, "width", 1)
-    if width > k:
-        raise ValueError(f"width must be at most k = {k}, got {width}")
+    width = checks.window(width, k, "width")
     start = (torch.arange(k, device=samples.device) - width // 2).clamp(0, k - width)  # (k,)
     index = start.unsqueeze(-1) + torch.arange(width, device=samples.device)  # (k, width)
     return samples[..., index, :, :].reshape(*prefix, k, width * m, r)

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from hyperlib import sampling
 from hyperlib.contract import contract
 from hyperlib.experiments import harness, results
-from hyperlib.layers import SparseLayer
+from hyperlib.layers import POOLINGS, SparseLayer
 
 PROTOCOL = """\
 Protocol. A non-adaptive sparse layer with k = n tuples over the n x n matrix (both index columns
@@ -97,7 +97,7 @@ class Config:
     region: int = 4
     sigma_scale: float = 0.1
     scheme: str = "pool"  # backprop: which samples each tuple is normalised over (SCHEMES)
-    chunk: int = 8  # tuples per pool of the "chunks", "sorted" and "random" schemes
+    chunk: int = 8  # tuples per pool of the CHUNKED schemes
     eval_every: int = 50
     eval_size: int = 10_000
 
@@ -168,7 +168,7 @@ def build(cfg: Config) -> nn.Module:
     if cfg.method == "reinforce":
         return ReinforceLayer(cfg.n, learn_values=cfg.learn_values, sigma_scale=cfg.sigma_scale)
     chunk = {"pool": cfg.n, "per-tuple": 1}.get(cfg.scheme, cfg.chunk)
-    pooling = cfg.scheme if cfg.scheme in ("sorted", "random", "window") else "fixed"
+    pooling = cfg.scheme if cfg.scheme in POOLINGS else "fixed"  # chunks: fixed pools
     return SparseLayer(
         cfg.n, cfg.n, cfg.n, learn_values=cfg.learn_values, g=cfg.g, l=cfg.l,
         region=cfg.region, sigma_scale=cfg.sigma_scale, chunk=chunk, pooling=pooling,
