@@ -231,6 +231,11 @@ class ImageClassifier(nn.Module):
     def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         raise NotImplementedError
 
+    def param_groups(self, lr: float) -> list[dict]:
+        """The optimiser's parameter groups at learning rate ``lr``: every parameter at ``lr``
+        (models whose parts learn at other rates override this)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Logits (b, classes) for images x (b, C, H, W); ``generator`` feeds the random
         numbers of models that sample in training (the glimpse model)."""
@@ -281,38 +286,51 @@ class BoxesClassifier(ImageClassifier):
 
 
 class SpatialTransformer(ImageClassifier):
-    """Baseline: the glimpse model with each glimpse read by a spatial transformer.
+    """Baseline: the glimpse model with each glimpse read by a spatial transformer
+    (Jaderberg et al. 2015).
 
     The same locator CNN (on the ``view`` x ``view`` copy) gives every glimpse an affine map
-    (6 numbers, started near the glimpse model's first boxes: half the image, centred);
-    ``affine_grid`` + ``grid_sample`` read a k x k grid of it by bilinear interpolation (each
-    point mixes 4 pixels, a dense gradient), and the same MLP classifies the G C k k values.
+    (6 numbers); ``affine_grid`` + ``grid_sample`` read a k x k grid of it by bilinear
+    interpolation (each point mixes 4 pixels, a dense gradient), and the same MLP classifies
+    the G C k k values. As its authors train it, the localisation network starts at the
+    identity transform (its last layer's weights zero, its bias the identity: every glimpse
+    reads a k x k grid over the whole image) and learns at ``locator_lr`` times the model's
+    learning rate (see :meth:`param_groups`).
     """
 
     def __init__(
         self, in_shape: Sequence[int], classes: int = 10, glimpses: int = 4, k: int = 3,
-        hidden: int = 64, view: int = VIEW,
+        hidden: int = 64, view: int = VIEW, locator_lr: float = 1.0, supersample: int = 16,
     ) -> None:
         super().__init__(in_shape)
         checks.counts(classes=classes, glimpses=glimpses, k=k, hidden=hidden, view=view)
+        self.locator_lr = checks.positive(locator_lr, "locator_lr")
         channels, height, width = self.in_shape
         self.glimpses, self.side = glimpses, k
+        self.supersample = checks.integer(supersample, "supersample", 1)
         self.locator = _locator(channels, 6 * glimpses, view, height, width)
-        half = torch.tensor([0.5, 0.0, 0.0, 0.0, 0.5, 0.0])  # x' = x / 2: half the image
+        identity = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
         with torch.no_grad():
-            self.locator[-1].bias.copy_(half.repeat(glimpses))
+            self.locator[-1].weight.zero_()
+            self.locator[-1].bias.copy_(identity.repeat(glimpses))
         self.classify = mlp(glimpses * channels * k * k, hidden, classes)
 
+    def param_groups(self, lr: float) -> list[dict]:
+        """The localisation network at ``lr * locator_lr``, the classifier at ``lr``."""
+        return [{"params": list(self.locator.parameters()), "lr": lr * self.locator_lr},
+                {"params": list(self.classify.parameters()), "lr": lr}]
+
     def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
-        b, c = x.shape[:2]
+        (b, c), side = x.shape[:2], self.side * self.supersample  # s k points a side
         theta = self.locator(x).view(b * self.glimpses, 2, 3)
         if b == 0:  # F.affine_grid refuses an empty batch (grid_sample takes one)
-            grid = theta.new_zeros(0, self.side, self.side, 2)
+            grid = theta.new_zeros(0, side, side, 2)
         else:
-            grid = F.affine_grid(theta, [b * self.glimpses, c, self.side, self.side],
-                                 align_corners=False)  # (b G, k, k, 2)
-        grid = grid.view(b, self.glimpses * self.side, self.side, 2)  # all glimpses in one grid
-        return self.classify(F.grid_sample(x, grid, align_corners=False))  # from (b, C, G k, k)
+            grid = F.affine_grid(theta, [b * self.glimpses, c, side, side],
+                                 align_corners=False)  # (b G, s k, s k, 2)
+        grid = grid.view(b, self.glimpses * side, side, 2)  # all glimpses in one grid
+        read = F.grid_sample(x, grid, align_corners=False)  # (b, C, G s k, s k)
+        return self.classify(F.avg_pool2d(read, self.supersample))  # from (b, C, G k, k)
 
 
 class ConvClassifier(ImageClassifier):

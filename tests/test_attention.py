@@ -129,7 +129,11 @@ def test_gradients_reach_every_parameter_of_the_glimpse_model(learn_values):
 def test_gradients_reach_every_parameter_of_the_baselines(cls):
     torch.manual_seed(0)
     model = cls((1, 28, 28))
-    nn.functional.cross_entropy(model(_images(8)), torch.arange(8) % 10).backward()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):  # the STN's locator starts at the identity, its last weights zero:
+        optimizer.zero_grad()  # its other layers get a gradient from the second step on
+        nn.functional.cross_entropy(model(_images(8)), torch.arange(8) % 10).backward()
+        optimizer.step()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
@@ -177,11 +181,47 @@ def test_baselines_have_the_glimpse_models_interface_and_about_its_size(side):
     assert sizes[MLPClassifier] == side * side * 64 + 64 + 650  # the classifier on every pixel
 
 
-def test_spatial_transformer_starts_on_half_the_image():
+def test_spatial_transformer_starts_at_the_identity_and_learns_its_own_rate():
     torch.manual_seed(0)
-    model = SpatialTransformer((1, 28, 28))
-    bias = model.locator[-1].bias.view(4, 2, 3)
-    torch.testing.assert_close(bias, torch.tensor([[0.5, 0, 0], [0, 0.5, 0]]).expand(4, 2, 3))
+    model = SpatialTransformer((1, 28, 28), locator_lr=0.25)
+    theta = model.locator(_images(3)).view(3, 4, 2, 3)  # any image: the identity
+    torch.testing.assert_close(theta, torch.tensor([[1.0, 0, 0], [0, 1, 0]]).expand(3, 4, 2, 3))
+    locator, classify = model.param_groups(0.01)
+    assert locator["lr"] == pytest.approx(0.0025) and classify["lr"] == 0.01
+    ids = [{id(p) for p in group["params"]} for group in (locator, classify)]
+    assert ids[0].isdisjoint(ids[1]) and ids[0] | ids[1] == {id(p) for p in model.parameters()}
+    glimpse = GlimpseClassifier((1, 28, 28))
+    assert [group["lr"] for group in glimpse.param_groups(0.01)] == [0.01]
+
+
+def test_spatial_transformer_averages_its_supersamples_into_each_point():
+    torch.manual_seed(0)
+    x = _images(2, side=60)
+    seen = []
+    plain, fine = (SpatialTransformer((1, 60, 60), supersample=s) for s in (1, 4))
+    fine.locator.load_state_dict(plain.locator.state_dict())
+    for model in (plain, fine):
+        model.classify.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+        model(x)
+    assert seen[0].shape == seen[1].shape == (2, 1, 12, 3)  # G k = 4 x 3 rows of k = 3 points
+    # at the identity the 12 x 12 supersamples fall on pixels 2, 7, ..., 57 of each axis, and
+    # point (i, j) is the mean of the 4 x 4 of them in cell (i, j); the plain read takes the
+    # cell's centre (pixel 20 i + 9.5: the mean of 2 x 2 pixels)
+    cells = x[:, :, 2::5, 2::5].reshape(2, 1, 3, 4, 3, 4).mean((3, 5))  # (2, 1, 3, 3)
+    centres = x[:, :, 9:, 9:].unfold(2, 2, 20).unfold(3, 2, 20).mean((4, 5))  # (2, 1, 3, 3)
+    torch.testing.assert_close(seen[1][:, :, :3], cells)
+    torch.testing.assert_close(seen[1][:, :, 3:6], cells)  # every glimpse the same at the start
+    torch.testing.assert_close(seen[0][:, :, :3], centres)
+
+
+def test_a_coarse_view_is_what_the_locator_reads():
+    torch.manual_seed(0)
+    x = _images(2, side=60)
+    for model in (GlimpseClassifier((1, 60, 60), view=7).glimpse, BoxesClassifier((1, 60, 60),
+                                                                               view=7)):
+        pool = model.locator[0]
+        assert isinstance(pool, torch.nn.AdaptiveAvgPool2d) and pool.output_size == 7
+        assert model.locator(x).shape == (2, 16)
 
 
 @pytest.mark.parametrize(

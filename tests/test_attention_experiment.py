@@ -58,7 +58,8 @@ def test_error_counts_wrong_labels():
 @pytest.mark.parametrize(
     ("options", "match"),
     [({"dataset": "cifar"}, "dataset"), ({"model": "ram"}, "model"),
-     ({"iterations": 0}, "iterations"), ({"batch": 0}, "batch")],
+     ({"iterations": 0}, "iterations"), ({"batch": 0}, "batch"), ({"view": 0}, "view"),
+     ({"locator_lr": -1.0}, "locator_lr"), ({"supersample": 0}, "supersample")],
 )
 def test_bad_config_is_refused(options, match):
     with pytest.raises(ValueError, match=match):
@@ -90,6 +91,9 @@ def test_variants_of_a_model_are_columns_of_their_own():
     assert attention.variant(longer) == "glimpse 16x5x5 24k cosine"
     assert attention.variant({**longer, "fresh": True}) == "glimpse 16x5x5 24k cosine fresh"
     assert attention.variant(_run("mnist", "cnn", 0.1, glimpses=16)) == "cnn 3k"
+    slow = _run("mnist", "stn", 0.1, locator_lr=0.1)
+    assert attention.variant(slow) == "stn 4x3x3 locator x0.1 3k"
+    assert attention.variant(_run("mnist", "stn", 0.1, locator_lr=1.0)) == "stn 4x3x3 3k"
     old = {key: value for key, value in paper.items() if key not in ("schedule", "fresh")}
     record = attention.combine([{"scale": "classroom", "machine": {}, "runs": [longer]},
                                 {"scale": "classroom", "machine": {}, "runs": [old]}])
@@ -131,10 +135,20 @@ def test_command_writes_results_and_figure(tmp_path, capsys):
 
 def test_command_takes_the_glimpse_shape(tmp_path):
     attention.main(["--scale", "smoke", "--models", "glimpse", "--seeds", "0", "--iterations", "2",
-                    "--glimpses", "2", "--k", "4", "--schedule", "cosine", "--out", str(tmp_path)])
-    name = "smoke-mnist-glimpse-it2-glimpses2-k4-cosine-seeds0.json"
+                    "--glimpses", "2", "--k", "4", "--view", "7", "--schedule", "cosine",
+                    "--out", str(tmp_path)])
+    name = "smoke-mnist-glimpse-it2-glimpses2-k4-view7-cosine-seeds0.json"
     record = json.loads((tmp_path / name).read_text())
-    assert [(r["glimpses"], r["k"], r["schedule"]) for r in record["runs"]] == [(2, 4, "cosine")]
+    assert [(r["glimpses"], r["k"], r["view"], r["schedule"]) for r in record["runs"]] == [
+        (2, 4, 7, "cosine")]
+    assert attention.variant(record["runs"][0]) == "glimpse 2x4x4 view 7 0.002k cosine"
+
+
+def test_command_takes_the_stn_locators_rate(tmp_path):
+    attention.main(["--scale", "smoke", "--models", "stn", "--seeds", "0", "--iterations", "2",
+                    "--locator-lr", "0.1", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "smoke-mnist-stn-it2-locator_lr0.1-seeds0.json").read_text())
+    assert [r["locator_lr"] for r in record["runs"]] == [0.1]
 
 
 @pytest.mark.parametrize("name", ["constant", "cosine"])
@@ -161,7 +175,8 @@ def test_help_lists_the_options(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     for option in ("--datasets", "--models", "--seeds", "--iterations", "--batch", "--lr",
-                   "--device", "--out", "--scale", "--glimpses", "--k", "--schedule"):
+                   "--device", "--out", "--scale", "--glimpses", "--k", "--view", "--locator-lr",
+                   "--schedule"):
         assert option in text
 
 

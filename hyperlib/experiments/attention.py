@@ -4,7 +4,8 @@
         [--datasets mnist translated60 cluttered60 cluttered100]
         [--models glimpse boxes stn cnn mlp]
         [--iterations N] [--batch B] [--lr LR] [--schedule constant|cosine]
-        [--fresh] [--glimpses G] [--k K] [--seeds 0 1 2] [--device cpu] [--out runs/attention]
+        [--fresh] [--glimpses G] [--k K] [--view V] [--locator-lr F]
+        [--seeds 0 1 2] [--device cpu] [--out runs/attention]
 
 The task, which every results file records, is :data:`PROTOCOL`.
 """
@@ -28,6 +29,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from hyperlib.attention import (
+    VIEW,
     BoxesClassifier,
     ConvClassifier,
     GlimpseClassifier,
@@ -47,12 +49,15 @@ digits) and cluttered100 (100 x 100, 8 pieces). Models, trained on the same data
 the same budget (Adam, cross-entropy on logits; the learning rate constant, as in the paper, or
 decayed to zero along a cosine, --schedule cosine):
 
-* glimpse the paper's: a CNN hypernetwork on a 28 x 28 copy of the image places G = 4
-              glimpses of k x k = 3 x 3 points (sparse hyperlayer, g = l = 8, region 8,
-              values 1); an MLP classifies the G k k values. Evaluation reads 36 pixels.
+* glimpse the paper's: a CNN hypernetwork on a 28 x 28 copy of the image (--view V: a
+              V x V copy) places G = 4 glimpses of k x k = 3 x 3 points (sparse hyperlayer,
+              g = l = 8, region 8, values 1); an MLP classifies the G k k values. Evaluation
+              reads 36 pixels.
 * boxes   the control: the glimpse model's locator and classifier, the classifier fed the
               4 G numbers of the boxes only (no pixel): what the locator alone classifies.
-* stn     the same with the glimpses read by a spatial transformer (bilinear sampling).
+* stn     the same with the glimpses read by a spatial transformer: its localisation
+              network starts at the identity transform and learns at locator_lr times the
+              rate; each point is the mean of supersample x supersample bilinear reads.
 * cnn     a CNN of about the same parameter count on the full image.
 * mlp     the glimpse model's classifier on every pixel.
 
@@ -104,6 +109,9 @@ class Config:
     test_size: int = 10_000
     glimpses: int = 4  # glimpse, boxes, stn
     k: int = 3  # glimpse, stn
+    view: int = VIEW  # glimpse, boxes, stn: the side of the locator's copy of the image
+    locator_lr: float = 1.0  # stn: its localisation network's rate, a fraction of lr
+    supersample: int = 16  # stn: s x s bilinear reads averaged into each of its points
     hidden: int = 64
     g: int = 8  # glimpse
     l: int = 8  # noqa: E741 (the paper's name)
@@ -118,12 +126,14 @@ class Config:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, "
                              f"got {self.schedule!r}")
         sizes = (self.iterations, self.batch, self.eval_every, self.val_size, self.test_size,
-                 self.glimpses, self.k, self.hidden, self.region)
+                 self.glimpses, self.k, self.view, self.supersample, self.hidden, self.region)
         if min(sizes) < 1 or min(self.g, self.l) < 0:
             raise ValueError(f"iterations, batch, eval_every, val_size, test_size, glimpses, k, "
-                             f"hidden, region must be >= 1 and g, l >= 0: {self}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+                             f"view, supersample, hidden, region must be >= 1 and g, l >= 0: "
+                             f"{self}")
+        for name in ("lr", "locator_lr"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
@@ -137,11 +147,12 @@ def build(cfg: Config) -> ImageClassifier:
     shape, hidden = cfg.in_shape, cfg.hidden
     if cfg.model == "glimpse":
         return GlimpseClassifier(shape, 10, cfg.glimpses, cfg.k, hidden, g=cfg.g, l=cfg.l,
-                                 region=cfg.region)
+                                 region=cfg.region, view=cfg.view)
     if cfg.model == "boxes":
-        return BoxesClassifier(shape, 10, cfg.glimpses, hidden)
+        return BoxesClassifier(shape, 10, cfg.glimpses, hidden, cfg.view)
     if cfg.model == "stn":
-        return SpatialTransformer(shape, 10, cfg.glimpses, cfg.k, hidden)
+        return SpatialTransformer(shape, 10, cfg.glimpses, cfg.k, hidden, cfg.view,
+                                  cfg.locator_lr, cfg.supersample)
     return (ConvClassifier if cfg.model == "cnn" else MLPClassifier)(shape, 10, hidden)
 
 
@@ -191,7 +202,7 @@ def train(
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
     model = (build(cfg) if model is None else model).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.Adam(model.param_groups(cfg.lr))
     data, val = images(cfg.dataset, "train"), images(cfg.dataset, "val")
     order = _batches(len(data), cfg.batch, torch.Generator().manual_seed(cfg.seed))
     drawn = 0  # the pass whose places the training images have
@@ -244,12 +255,17 @@ def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None)
 def variant(run: dict) -> str:
     """What a run trained, as one column of the table: the model, its glimpse shape (glimpse and
     stn: G x k x k), its steps, a schedule other than constant and ``fresh`` training clutter,
-    e.g. ``glimpse 4x3x3 3k``, ``boxes of 4 3k`` or ``glimpse 16x5x5 24k cosine``."""
+    e.g. ``glimpse 4x3x3 3k``, ``boxes of 4 view 7 3k``, ``stn 4x3x3 locator x0.1 3k`` or
+    ``glimpse 16x5x5 24k cosine``."""
     words = [run["model"]]
     if run["model"] in ("glimpse", "stn"):
         words.append(f"{run['glimpses']}x{run['k']}x{run['k']}")
     if run["model"] == "boxes":
         words.append(f"of {run['glimpses']}")
+    if run["model"] in ("glimpse", "boxes", "stn") and run.get("view", VIEW) != VIEW:
+        words.append(f"view {run['view']}")  # runs from before --view: VIEW
+    if run["model"] == "stn" and run.get("locator_lr", 1) != 1:  # before --locator-lr: 1
+        words.append(f"locator x{run['locator_lr']:g}")
     words.append(f"{run['iterations'] / 1000:g}k")
     if run["schedule"] != "constant":
         words.append(run["schedule"])
@@ -261,12 +277,14 @@ def variant(run: dict) -> str:
 def combine(records: list[dict]) -> dict:
     """One record from several results files of one scale (e.g. image sets run apart): a run of
     a later file replaces one of an earlier file with the same image set, variant and seed.
-    Runs written before ``--schedule`` and ``--fresh`` existed trained at a constant rate on one
-    drawing of the training clutter, and say so here."""
-    before = {"schedule": "constant", "fresh": False}
+    Runs written before ``--schedule``, ``--fresh`` and ``--view`` existed trained at a constant
+    rate on one drawing of the training clutter with the locator on a 28 x 28 copy, and say so
+    here."""
+    before = {"schedule": "constant", "fresh": False, "view": VIEW, "locator_lr": 1.0}
     records = [{**record, "runs": [{**before, **run} for run in record["runs"]]}
                for record in records]
-    key = ("dataset", "model", "glimpses", "k", "iterations", "schedule", "fresh", "seed")
+    key = ("dataset", "model", "glimpses", "k", "view", "locator_lr", "iterations", "schedule",
+           "fresh", "seed")
     return results.combine(records, key, "scale")
 
 
@@ -275,7 +293,8 @@ def variants(runs: list[dict]) -> list[str]:
     read, steps, schedule and fresh clutter: the columns of :func:`table`."""
     def order(run: dict) -> tuple:
         pixels = run["glimpses"] * run["k"] ** 2 if run["model"] in ("glimpse", "stn") else 0
-        return MODELS.index(run["model"]), pixels, run["iterations"], run["schedule"], run["fresh"]
+        return (MODELS.index(run["model"]), -run.get("view", VIEW), pixels, run["iterations"],
+                run["schedule"], run["fresh"])
 
     return list(dict.fromkeys(variant(run) for run in sorted(runs, key=order)))
 
@@ -384,10 +403,18 @@ def main(argv: list[str] | None = None) -> None:
                         help="glimpses per image (glimpse, boxes, stn; default 4)")
     parser.add_argument("--k", type=harness.positive_int,
                         help="points per glimpse side (glimpse, stn; default 3)")
+    parser.add_argument("--view", type=harness.positive_int,
+                        help=f"side of the locator's copy of the image (glimpse, boxes, stn; "
+                             f"default {VIEW})")
+    parser.add_argument("--locator-lr", type=harness.positive_float,
+                        help="the STN localisation network's learning rate, a fraction of --lr "
+                             "(default 1)")
     args = harness.parse(parser, argv)
     sweep = SWEEPS[args.scale]
     datasets = args.datasets or list(sweep["datasets"])
-    shape = {key: value for key, value in (("glimpses", args.glimpses), ("k", args.k)) if value}
+    shape = {key: value for key, value in
+             (("glimpses", args.glimpses), ("k", args.k), ("view", args.view),
+              ("locator_lr", args.locator_lr)) if value}
     options = {**harness.preset(args, SCALES), "schedule": args.schedule, "fresh": args.fresh,
                **shape}
     runs = harness.configs(parser, lambda: [
