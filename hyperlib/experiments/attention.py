@@ -290,11 +290,12 @@ def combine(records: list[dict]) -> dict:
 
 def variants(runs: list[dict]) -> list[str]:
     """The distinct variants of runs (see :func:`variant`), in the order of MODELS, then pixels
-    read, steps, schedule and fresh clutter: the columns of :func:`table`."""
+    read, the locator's view (finest first), the STN locator's rate (fastest first), steps,
+    schedule and fresh clutter: the rows of :func:`table`."""
     def order(run: dict) -> tuple:
         pixels = run["glimpses"] * run["k"] ** 2 if run["model"] in ("glimpse", "stn") else 0
-        return (MODELS.index(run["model"]), -run.get("view", VIEW), pixels, run["iterations"],
-                run["schedule"], run["fresh"])
+        return (MODELS.index(run["model"]), pixels, -run.get("view", VIEW),
+                -run.get("locator_lr", 1), run["iterations"], run["schedule"], run["fresh"])
 
     return list(dict.fromkeys(variant(run) for run in sorted(runs, key=order)))
 
@@ -321,8 +322,8 @@ def summary(record: dict) -> dict:
 
 
 def table(record: dict) -> str:
-    """Test error (%) per image set (rows) and variant (columns), mean ± std over seeds (their
-    number in brackets where it is not the most common), the published figures beside them."""
+    """Test error (%) per variant (rows) and image set (columns), mean ± std over seeds (their
+    number in brackets where it is not the most common), the published figures below."""
     stats = summary(record)
     if not stats:
         return "no run finished"
@@ -330,22 +331,21 @@ def table(record: dict) -> str:
     labels = variants(results.finished(record["runs"]))
     seeds = [n for _, _, n in stats.values()]
     usual = max(set(seeds), key=seeds.count)
-    columns = [(label, max(len(label), 15)) for label in labels]
+    first = max(len("variant"), *map(len, labels))
 
-    def cell(dataset: str, label: str, width: int) -> str:
+    def cell(dataset: str, label: str) -> str:
         if (dataset, label) not in stats:
-            return "-".center(width)
+            return "-".center(15)
         mean, std, n = stats[(dataset, label)]
-        return (f"{mean:.2f}±{std:.2f}" + (f" ({n})" if n != usual else "")).center(width)
+        return (f"{mean:.2f}±{std:.2f}" + (f" ({n})" if n != usual else "")).center(15)
 
-    names = " | ".join(f"{label:^{w}}" for label, w in columns)
-    head = f"{'images':<13}| {names} | published"
+    head = (f"{'variant':<{first}} | " + " | ".join(f"{d:^15}" for d in datasets)).rstrip()
     lines = [head, "-" * len(head)]
-    for dataset in datasets:
-        cells = [cell(dataset, label, w) for label, w in columns]
-        anchors = ", ".join(f"{name} {value:.2f}" for name, value in PUBLISHED[dataset].items())
-        lines.append(f"{dataset:<13}| " + " | ".join(cells) + f" | {anchors}")
-    lines.append(f"test error % (mean ± std over {usual} seeds; (n): over n seeds)")
+    lines += [(f"{label:<{first}} | " + " | ".join(cell(d, label) for d in datasets)).rstrip()
+              for label in labels]
+    lines.append(f"test error % (mean ± std over {usual} seeds; (n): over n seeds); published:")
+    lines += [f"  {d:<13} " + ", ".join(f"{name} {value:.2f}" for name, value in
+                                        PUBLISHED[d].items()) for d in datasets]
     return "\n".join(lines)
 
 
