@@ -63,16 +63,17 @@ def grid(k: int) -> Tensor:
 class ConvNet(nn.Sequential):
     """A small CNN: images (b, C, H, W) -> (b, outputs).
 
-    With ``view`` it first averages the image down to view x view (a low-resolution look, as
-    the locator takes), without it reads the image at full size. Then two 5 x 5 convolutions
-    (16 and 32 channels), each with ReLU and 2 x 2 max pooling, an adaptive max pooling to
-    7 x 7 (so the parameter count does not depend on the image size), a hidden layer of
-    ``hidden`` ReLUs and a linear output.
+    With ``view`` (at least 4) it first averages the image down to view x view (a low-resolution
+    look, as the locator takes), without it reads the image at full size. Then two 5 x 5
+    convolutions (16 and 32 channels), each with ReLU and 2 x 2 max pooling, an adaptive max
+    pooling to 7 x 7 (so the parameter count does not depend on the image size), a hidden layer
+    of ``hidden`` ReLUs and a linear output.
     """
 
     def __init__(self, channels: int, outputs: int, view: int | None = None, hidden: int = 64):
         checks.counts(channels=channels, outputs=outputs, hidden=hidden)
-        first = [] if view is None else [nn.AdaptiveAvgPool2d(checks.integer(view, "view", 1))]
+        # the two 2 x 2 poolings need at least 4 x 4
+        first = [] if view is None else [nn.AdaptiveAvgPool2d(checks.integer(view, "view", 4))]
         super().__init__(
             *first,
             nn.Conv2d(channels, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),

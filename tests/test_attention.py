@@ -214,6 +214,13 @@ def test_spatial_transformer_averages_its_supersamples_into_each_point():
     torch.testing.assert_close(seen[0][:, :, :3], centres)
 
 
+def test_a_view_too_small_for_the_locators_poolings_is_refused():
+    for make in (lambda: GlimpseClassifier((1, 28, 28), view=3),
+                 lambda: BoxesClassifier((1, 28, 28), view=3)):
+        with pytest.raises(ValueError, match="view must be an int >= 4"):
+            make()
+
+
 def test_a_coarse_view_is_what_the_locator_reads():
     torch.manual_seed(0)
     x = _images(2, side=60)

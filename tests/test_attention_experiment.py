@@ -58,7 +58,7 @@ def test_error_counts_wrong_labels():
 @pytest.mark.parametrize(
     ("options", "match"),
     [({"dataset": "cifar"}, "dataset"), ({"model": "ram"}, "model"),
-     ({"iterations": 0}, "iterations"), ({"batch": 0}, "batch"), ({"view": 0}, "view"),
+     ({"iterations": 0}, "iterations"), ({"batch": 0}, "batch"), ({"view": 3}, "view"),
      ({"locator_lr": -1.0}, "locator_lr"), ({"supersample": 0}, "supersample")],
 )
 def test_bad_config_is_refused(options, match):

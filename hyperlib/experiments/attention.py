@@ -131,6 +131,9 @@ class Config:
             raise ValueError(f"iterations, batch, eval_every, val_size, test_size, glimpses, k, "
                              f"view, supersample, hidden, region must be >= 1 and g, l >= 0: "
                              f"{self}")
+        if self.view < 4:
+            raise ValueError(f"view must be >= 4 (the locator's two 2 x 2 poolings), "
+                             f"got {self.view}")
         for name in ("lr", "locator_lr"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
