@@ -286,34 +286,51 @@ class BoxesClassifier(ImageClassifier):
         return self.classify(boxes / (sampling.constant(size, x.device, x.dtype) - 1))
 
 
+TRANSFORMS = ("affine", "box")  # the spatial transformer's maps
+
+
 class SpatialTransformer(ImageClassifier):
     """Baseline: the glimpse model with each glimpse read by a spatial transformer
     (Jaderberg et al. 2015).
 
-    The same locator CNN (on the ``view`` x ``view`` copy) gives every glimpse an affine map
-    (6 numbers); ``affine_grid`` + ``grid_sample`` read a k x k grid of it by bilinear
-    interpolation (each point mixes 4 pixels, a dense gradient), and the same MLP classifies
-    the G C k k values. As its authors train it, the localisation network starts at the
-    identity transform (its last layer's weights zero, its bias the identity: every glimpse
-    reads a k x k grid over the whole image) and learns at ``locator_lr`` times the model's
-    learning rate (see :meth:`param_groups`).
+    The same locator CNN (on the ``view`` x ``view`` copy) gives every glimpse a map from a
+    k x k grid to the image, and ``grid_sample`` reads the grid's points by bilinear
+    interpolation (each read mixes 4 pixels: a dense gradient, no sampling); each point is the
+    mean of ``supersample`` x ``supersample`` reads over its cell, and the same MLP classifies
+    the G C k k values. The map (``transform``) is
+
+    * ``"affine"``: 6 free numbers per glimpse (the authors' general STN). As they train it,
+      the localisation network starts at the identity (its last layer's weights zero, its bias
+      the identity: every glimpse reads the whole image); it can move the grid off the image,
+      where every read is 0 and no gradient brings it back;
+    * ``"box"``: the glimpse model's own box (:func:`place_boxes`: a position and a side per
+      axis, inside the image by construction; the STN paper's attention-restricted scale and
+      translation), started at a centred box of 88 % of each side (raw side 2). Then the two
+      models differ only in how they read their points.
+
+    The localisation network learns at ``locator_lr`` times the model's learning rate (see
+    :meth:`param_groups`).
     """
 
     def __init__(
         self, in_shape: Sequence[int], classes: int = 10, glimpses: int = 4, k: int = 3,
         hidden: int = 64, view: int = VIEW, locator_lr: float = 1.0, supersample: int = 16,
+        transform: str = "affine",
     ) -> None:
         super().__init__(in_shape)
         checks.counts(classes=classes, glimpses=glimpses, k=k, hidden=hidden, view=view)
+        if transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
         self.locator_lr = checks.positive(locator_lr, "locator_lr")
         channels, height, width = self.in_shape
-        self.glimpses, self.side = glimpses, k
+        self.glimpses, self.side, self.transform = glimpses, k, transform
         self.supersample = checks.integer(supersample, "supersample", 1)
-        self.locator = _locator(channels, 6 * glimpses, view, height, width)
-        identity = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        start = (torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]) if transform == "affine"
+                 else torch.tensor([0.0, 0.0, 2.0, 2.0]))  # the identity; position 0, side 2
+        self.locator = _locator(channels, len(start) * glimpses, view, height, width)
         with torch.no_grad():
             self.locator[-1].weight.zero_()
-            self.locator[-1].bias.copy_(identity.repeat(glimpses))
+            self.locator[-1].bias.copy_(start.repeat(glimpses))
         self.classify = mlp(glimpses * channels * k * k, hidden, classes)
 
     def param_groups(self, lr: float) -> list[dict]:
@@ -321,16 +338,25 @@ class SpatialTransformer(ImageClassifier):
         return [{"params": list(self.locator.parameters()), "lr": lr * self.locator_lr},
                 {"params": list(self.classify.parameters()), "lr": lr}]
 
+    def _points(self, x: Tensor, side: int) -> Tensor:
+        """Where each glimpse reads images x (b, C, H, W): (b G, side, side, 2), the points'
+        (x, y) in grid_sample's coordinates (-1 and 1 the outer edges of the outer pixels)."""
+        b, raw = x.size(0), self.locator(x)
+        if self.transform == "affine":
+            theta = raw.view(b * self.glimpses, 2, 3)
+            if b == 0:  # F.affine_grid refuses an empty batch
+                return theta.new_zeros(0, side, side, 2)
+            return F.affine_grid(theta, [b * self.glimpses, 1, side, side], align_corners=False)
+        corner, extent = place_boxes(raw, self.in_shape[1:]).unsqueeze(2).unbind(-2)
+        rows_cols = corner + extent * grid(side).to(raw)  # (b, G, side side, 2) in pixels
+        size = sampling.constant(self.in_shape[1:], raw.device, raw.dtype)  # (2,): H, W
+        xy = ((2 * rows_cols + 1) / size - 1).flip(-1)  # pixel centres; (row, col) -> (x, y)
+        return xy.reshape(b * self.glimpses, side, side, 2)
+
     def logits(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
-        (b, c), side = x.shape[:2], self.side * self.supersample  # s k points a side
-        theta = self.locator(x).view(b * self.glimpses, 2, 3)
-        if b == 0:  # F.affine_grid refuses an empty batch (grid_sample takes one)
-            grid = theta.new_zeros(0, side, side, 2)
-        else:
-            grid = F.affine_grid(theta, [b * self.glimpses, c, side, side],
-                                 align_corners=False)  # (b G, s k, s k, 2)
-        grid = grid.view(b, self.glimpses * side, side, 2)  # all glimpses in one grid
-        read = F.grid_sample(x, grid, align_corners=False)  # (b, C, G s k, s k)
+        b, side = x.size(0), self.side * self.supersample  # s k points a side
+        points = self._points(x, side).view(b, self.glimpses * side, side, 2)  # glimpses stacked
+        read = F.grid_sample(x, points, align_corners=False)  # (b, C, G s k, s k)
         return self.classify(F.avg_pool2d(read, self.supersample))  # from (b, C, G k, k)
 
 

@@ -1,5 +1,7 @@
 """Glimpse hyperlayers and the attention experiment's models (hyperlib.attention)."""
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
@@ -125,7 +127,7 @@ def test_gradients_reach_every_parameter_of_the_glimpse_model(learn_values):
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("cls", MODELS[1:])
+@pytest.mark.parametrize("cls", [*MODELS[1:], partial(SpatialTransformer, transform="box")])
 def test_gradients_reach_every_parameter_of_the_baselines(cls):
     torch.manual_seed(0)
     model = cls((1, 28, 28))
@@ -212,6 +214,25 @@ def test_spatial_transformer_averages_its_supersamples_into_each_point():
     torch.testing.assert_close(seen[1][:, :, :3], cells)
     torch.testing.assert_close(seen[1][:, :, 3:6], cells)  # every glimpse the same at the start
     torch.testing.assert_close(seen[0][:, :, :3], centres)
+
+
+def test_the_box_spatial_transformer_reads_inside_its_box_and_never_off_the_image():
+    torch.manual_seed(0)
+    x = _images(2, side=60)
+    model = SpatialTransformer((1, 60, 60), k=3, supersample=1, transform="box")
+    side = torch.sigmoid(torch.tensor(2.0)) * 59  # the starting box: centred, 88 % of a side
+    corner = (59 - side) / 2
+    points = model._points(x, 3)  # (b G, 3, 3, 2): (x, y) in grid_sample's coordinates
+    pixels = ((points + 1) * 60 - 1) / 2  # back to pixel positions (column, row)
+    expected = corner + side * (torch.arange(3) + 0.5) / 3
+    torch.testing.assert_close(pixels[0, 0, :, 0], expected)  # columns of the top row
+    torch.testing.assert_close(pixels[0, :, 0, 1], expected)  # rows of the left column
+    with torch.no_grad():  # any locator output, however large, keeps every read on the image
+        model.locator[-1].bias.copy_(torch.tensor([50.0, -50.0, -50.0, 50.0]).repeat(4))
+    pixels = ((model._points(x, 3) + 1) * 60 - 1) / 2
+    assert pixels.min() >= 0 and pixels.max() <= 59
+    with pytest.raises(ValueError, match="transform"):
+        SpatialTransformer((1, 60, 60), transform="projective")
 
 
 def test_a_view_too_small_for_the_locators_poolings_is_refused():

@@ -59,7 +59,8 @@ def test_error_counts_wrong_labels():
     ("options", "match"),
     [({"dataset": "cifar"}, "dataset"), ({"model": "ram"}, "model"),
      ({"iterations": 0}, "iterations"), ({"batch": 0}, "batch"), ({"view": 3}, "view"),
-     ({"locator_lr": -1.0}, "locator_lr"), ({"supersample": 0}, "supersample")],
+     ({"transform": "tps"}, "transform"), ({"locator_lr": -1.0}, "locator_lr"),
+     ({"supersample": 0}, "supersample")],
 )
 def test_bad_config_is_refused(options, match):
     with pytest.raises(ValueError, match=match):
@@ -93,6 +94,7 @@ def test_variants_of_a_model_are_columns_of_their_own():
     assert attention.variant(_run("mnist", "cnn", 0.1, glimpses=16)) == "cnn 3k"
     slow = _run("mnist", "stn", 0.1, locator_lr=0.1)
     assert attention.variant(slow) == "stn 4x3x3 locator x0.1 3k"
+    assert attention.variant({**slow, "transform": "box"}) == "stn 4x3x3 box locator x0.1 3k"
     assert attention.variant(_run("mnist", "stn", 0.1, locator_lr=1.0)) == "stn 4x3x3 3k"
     old = {key: value for key, value in paper.items() if key not in ("schedule", "fresh")}
     record = attention.combine([{"scale": "classroom", "machine": {}, "runs": [longer]},
@@ -146,9 +148,10 @@ def test_command_takes_the_glimpse_shape(tmp_path):
 
 def test_command_takes_the_stn_locators_rate(tmp_path):
     attention.main(["--scale", "smoke", "--models", "stn", "--seeds", "0", "--iterations", "2",
-                    "--locator-lr", "0.1", "--out", str(tmp_path)])
-    record = json.loads((tmp_path / "smoke-mnist-stn-it2-locator_lr0.1-seeds0.json").read_text())
-    assert [r["locator_lr"] for r in record["runs"]] == [0.1]
+                    "--locator-lr", "0.1", "--transform", "box", "--out", str(tmp_path)])
+    name = "smoke-mnist-stn-it2-transformbox-locator_lr0.1-seeds0.json"
+    record = json.loads((tmp_path / name).read_text())
+    assert [(r["transform"], r["locator_lr"]) for r in record["runs"]] == [("box", 0.1)]
 
 
 @pytest.mark.parametrize("name", ["constant", "cosine"])
@@ -176,7 +179,7 @@ def test_help_lists_the_options(capsys):
     text = capsys.readouterr().out
     for option in ("--datasets", "--models", "--seeds", "--iterations", "--batch", "--lr",
                    "--device", "--out", "--scale", "--glimpses", "--k", "--view", "--locator-lr",
-                   "--schedule"):
+                   "--transform", "--schedule"):
         assert option in text
 
 

@@ -4,7 +4,8 @@
         [--datasets mnist translated60 cluttered60 cluttered100]
         [--models glimpse boxes stn cnn mlp]
         [--iterations N] [--batch B] [--lr LR] [--schedule constant|cosine]
-        [--fresh] [--glimpses G] [--k K] [--view V] [--locator-lr F]
+        [--fresh] [--glimpses G] [--k K] [--view V] [--transform affine|box]
+        [--locator-lr F]
         [--seeds 0 1 2] [--device cpu] [--out runs/attention]
 
 The task, which every results file records, is :data:`PROTOCOL`.
@@ -29,6 +30,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from hyperlib.attention import (
+    TRANSFORMS,
     VIEW,
     BoxesClassifier,
     ConvClassifier,
@@ -55,9 +57,10 @@ decayed to zero along a cosine, --schedule cosine):
               reads 36 pixels.
 * boxes   the control: the glimpse model's locator and classifier, the classifier fed the
               4 G numbers of the boxes only (no pixel): what the locator alone classifies.
-* stn     the same with the glimpses read by a spatial transformer: its localisation
-              network starts at the identity transform and learns at locator_lr times the
-              rate; each point is the mean of supersample x supersample bilinear reads.
+* stn     the same with the glimpses read by a spatial transformer: an affine map per
+              glimpse started at the identity (--transform box: the glimpse model's box),
+              its localisation network at --locator-lr times the rate; each point the mean
+              of 16 x 16 bilinear reads.
 * cnn     a CNN of about the same parameter count on the full image.
 * mlp     the glimpse model's classifier on every pixel.
 
@@ -112,6 +115,7 @@ class Config:
     view: int = VIEW  # glimpse, boxes, stn: the side of the locator's copy of the image
     locator_lr: float = 1.0  # stn: its localisation network's rate, a fraction of lr
     supersample: int = 16  # stn: s x s bilinear reads averaged into each of its points
+    transform: str = "affine"  # stn: its map, affine or the glimpse model's box
     hidden: int = 64
     g: int = 8  # glimpse
     l: int = 8  # noqa: E741 (the paper's name)
@@ -131,6 +135,9 @@ class Config:
             raise ValueError(f"iterations, batch, eval_every, val_size, test_size, glimpses, k, "
                              f"view, supersample, hidden, region must be >= 1 and g, l >= 0: "
                              f"{self}")
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, "
+                             f"got {self.transform!r}")
         if self.view < 4:
             raise ValueError(f"view must be >= 4 (the locator's two 2 x 2 poolings), "
                              f"got {self.view}")
@@ -155,7 +162,7 @@ def build(cfg: Config) -> ImageClassifier:
         return BoxesClassifier(shape, 10, cfg.glimpses, hidden, cfg.view)
     if cfg.model == "stn":
         return SpatialTransformer(shape, 10, cfg.glimpses, cfg.k, hidden, cfg.view,
-                                  cfg.locator_lr, cfg.supersample)
+                                  cfg.locator_lr, cfg.supersample, cfg.transform)
     return (ConvClassifier if cfg.model == "cnn" else MLPClassifier)(shape, 10, hidden)
 
 
@@ -258,7 +265,7 @@ def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None)
 def variant(run: dict) -> str:
     """What a run trained, as one column of the table: the model, its glimpse shape (glimpse and
     stn: G x k x k), its steps, a schedule other than constant and ``fresh`` training clutter,
-    e.g. ``glimpse 4x3x3 3k``, ``boxes of 4 view 7 3k``, ``stn 4x3x3 locator x0.1 3k`` or
+    e.g. ``glimpse 4x3x3 3k``, ``boxes of 4 view 7 3k``, ``stn 4x3x3 box locator x0.1 3k`` or
     ``glimpse 16x5x5 24k cosine``."""
     words = [run["model"]]
     if run["model"] in ("glimpse", "stn"):
@@ -267,6 +274,8 @@ def variant(run: dict) -> str:
         words.append(f"of {run['glimpses']}")
     if run["model"] in ("glimpse", "boxes", "stn") and run.get("view", VIEW) != VIEW:
         words.append(f"view {run['view']}")  # runs from before --view: VIEW
+    if run["model"] == "stn" and run.get("transform", "affine") != "affine":
+        words.append(run["transform"])  # runs from before --transform: affine
     if run["model"] == "stn" and run.get("locator_lr", 1) != 1:  # before --locator-lr: 1
         words.append(f"locator x{run['locator_lr']:g}")
     words.append(f"{run['iterations'] / 1000:g}k")
@@ -283,22 +292,24 @@ def combine(records: list[dict]) -> dict:
     Runs written before ``--schedule``, ``--fresh`` and ``--view`` existed trained at a constant
     rate on one drawing of the training clutter with the locator on a 28 x 28 copy, and say so
     here."""
-    before = {"schedule": "constant", "fresh": False, "view": VIEW, "locator_lr": 1.0}
+    before = {"schedule": "constant", "fresh": False, "view": VIEW, "locator_lr": 1.0,
+              "transform": "affine"}
     records = [{**record, "runs": [{**before, **run} for run in record["runs"]]}
                for record in records]
-    key = ("dataset", "model", "glimpses", "k", "view", "locator_lr", "iterations", "schedule",
-           "fresh", "seed")
+    key = ("dataset", "model", "glimpses", "k", "view", "transform", "locator_lr", "iterations",
+           "schedule", "fresh", "seed")
     return results.combine(records, key, "scale")
 
 
 def variants(runs: list[dict]) -> list[str]:
     """The distinct variants of runs (see :func:`variant`), in the order of MODELS, then pixels
-    read, the locator's view (finest first), the STN locator's rate (fastest first), steps,
-    schedule and fresh clutter: the rows of :func:`table`."""
+    read, the locator's view (finest first), the STN's map and its locator's rate (fastest
+    first), steps, schedule and fresh clutter: the rows of :func:`table`."""
     def order(run: dict) -> tuple:
         pixels = run["glimpses"] * run["k"] ** 2 if run["model"] in ("glimpse", "stn") else 0
         return (MODELS.index(run["model"]), pixels, -run.get("view", VIEW),
-                -run.get("locator_lr", 1), run["iterations"], run["schedule"], run["fresh"])
+                run.get("transform", "affine"), -run.get("locator_lr", 1), run["iterations"],
+                run["schedule"], run["fresh"])
 
     return list(dict.fromkeys(variant(run) for run in sorted(runs, key=order)))
 
@@ -412,12 +423,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--locator-lr", type=harness.positive_float,
                         help="the STN localisation network's learning rate, a fraction of --lr "
                              "(default 1)")
+    parser.add_argument("--transform", choices=TRANSFORMS,
+                        help="the STN's map: affine (default) or the glimpse model's box")
     args = harness.parse(parser, argv)
     sweep = SWEEPS[args.scale]
     datasets = args.datasets or list(sweep["datasets"])
     shape = {key: value for key, value in
              (("glimpses", args.glimpses), ("k", args.k), ("view", args.view),
-              ("locator_lr", args.locator_lr)) if value}
+              ("transform", args.transform), ("locator_lr", args.locator_lr)) if value}
     options = {**harness.preset(args, SCALES), "schedule": args.schedule, "fresh": args.fresh,
                **shape}
     runs = harness.configs(parser, lambda: [
