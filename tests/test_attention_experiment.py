@@ -60,7 +60,7 @@ def test_error_counts_wrong_labels():
     [({"dataset": "cifar"}, "dataset"), ({"model": "ram"}, "model"),
      ({"iterations": 0}, "iterations"), ({"batch": 0}, "batch"), ({"view": 3}, "view"),
      ({"transform": "tps"}, "transform"), ({"locator_lr": -1.0}, "locator_lr"),
-     ({"supersample": 0}, "supersample")],
+     ({"supersample": 0}, "supersample"), ({"model": "cnn", "anneal": True}, "anneal")],
 )
 def test_bad_config_is_refused(options, match):
     with pytest.raises(ValueError, match=match):
@@ -144,6 +144,18 @@ def test_command_takes_the_glimpse_shape(tmp_path):
     assert [(r["glimpses"], r["k"], r["view"], r["schedule"]) for r in record["runs"]] == [
         (2, 4, 7, "cosine")]
     assert attention.variant(record["runs"][0]) == "glimpse 2x4x4 view 7 0.002k cosine"
+
+
+def test_anneal_decays_the_glimpses_sigma_to_its_floor_by_the_last_step():
+    cfg = Config("mnist", "glimpse", iterations=10, batch=8, eval_every=10, val_size=16,
+                 test_size=16, anneal=True)
+    assert attention.sigma_scale(cfg, 0, 0.1) == pytest.approx(0.1)
+    assert attention.sigma_scale(cfg, 5, 0.1) == pytest.approx(0.1 * (0.05 + 0.95 / 2))
+    assert attention.sigma_scale(cfg, 10, 0.1) == pytest.approx(0.1 * attention.ANNEAL_FLOOR)
+    assert attention.sigma_scale(Config("mnist", "glimpse"), 10, 0.1) == 0.1  # no anneal
+    model, run = attention.train(cfg)
+    assert model.glimpse.sigma_scale == pytest.approx(0.005) and run["anneal"]
+    assert attention.variant(run) == "glimpse 4x3x3 0.01k anneal"
 
 
 def test_command_takes_the_stn_locators_rate(tmp_path):

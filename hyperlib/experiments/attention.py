@@ -4,7 +4,7 @@
         [--datasets mnist translated60 cluttered60 cluttered100]
         [--models glimpse boxes stn cnn mlp]
         [--iterations N] [--batch B] [--lr LR] [--schedule constant|cosine]
-        [--fresh] [--glimpses G] [--k K] [--view V] [--transform affine|box]
+        [--fresh] [--anneal] [--glimpses G] [--k K] [--view V] [--transform affine|box]
         [--locator-lr F]
         [--seeds 0 1 2] [--device cpu] [--out runs/attention]
 
@@ -54,7 +54,7 @@ decayed to zero along a cosine, --schedule cosine):
 * glimpse the paper's: a CNN hypernetwork on a 28 x 28 copy of the image (--view V: a
               V x V copy) places G = 4 glimpses of k x k = 3 x 3 points (sparse hyperlayer,
               g = l = 8, region 8, values 1); an MLP classifies the G k k values. Evaluation
-              reads 36 pixels.
+              reads 36 pixels. --anneal: sigma decays along a cosine to 5 % of its width.
 * boxes   the control: the glimpse model's locator and classifier, the classifier fed the
               4 G numbers of the boxes only (no pixel): what the locator alone classifies.
 * stn     the same with the glimpses read by a spatial transformer: an affine map per
@@ -106,6 +106,7 @@ class Config:
     lr: float = 1e-3
     schedule: str = "constant"  # or "cosine": lr * (1 + cos(pi step / iterations)) / 2
     fresh: bool = False  # draw the training images' clutter and digit places anew every pass
+    anneal: bool = False  # glimpse: sigma's scale decays along a cosine to ANNEAL_FLOOR of it
     seed: int = 0
     eval_every: int = 500
     val_size: int = 1000
@@ -138,6 +139,8 @@ class Config:
         if self.transform not in TRANSFORMS:
             raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, "
                              f"got {self.transform!r}")
+        if self.anneal and self.model != "glimpse":
+            raise ValueError(f"anneal applies to the glimpse model only, not {self.model!r}")
         if self.view < 4:
             raise ValueError(f"view must be >= 4 (the locator's two 2 x 2 poolings), "
                              f"got {self.view}")
@@ -197,6 +200,20 @@ def schedule(optimizer: torch.optim.Optimizer, cfg: Config) -> LambdaLR:
     return LambdaLR(optimizer, lambda t: (1 + math.cos(math.pi * t / cfg.iterations)) / 2)
 
 
+ANNEAL_FLOOR = 0.05  # --anneal: the glimpses' sigma ends at 5 % of its learned width
+
+
+def sigma_scale(cfg: Config, step: int, start: float) -> float:
+    """The glimpse layer's ``sigma_scale`` at ``step`` of a run that began with ``start``: the
+    same throughout, or with ``cfg.anneal`` decayed along a cosine to ANNEAL_FLOOR * start at
+    the last step, so that training ends reading (nearly) the single pixels that evaluation
+    reads."""
+    if not cfg.anneal:
+        return start
+    decay = (1 + math.cos(math.pi * min(step, cfg.iterations) / cfg.iterations)) / 2
+    return start * (ANNEAL_FLOOR + (1 - ANNEAL_FLOOR) * decay)
+
+
 def train(
     cfg: Config, device: str | torch.device = "cpu", progress: tqdm | None = None,
     model: ImageClassifier | None = None,
@@ -217,6 +234,8 @@ def train(
     order = _batches(len(data), cfg.batch, torch.Generator().manual_seed(cfg.seed))
     drawn = 0  # the pass whose places the training images have
     noise = torch.Generator(device).manual_seed(cfg.seed)  # the glimpses' samples
+    glimpse = getattr(model, "glimpse", None)  # the glimpse layer, whose sigma --anneal decays
+    start_scale = glimpse.sigma_scale if glimpse is not None else None
 
     def batch_loss(step: int) -> Tensor:
         nonlocal data, drawn
@@ -224,6 +243,8 @@ def train(
         if cfg.fresh and epoch != drawn:
             data, drawn = images(cfg.dataset, "train", epoch), epoch
         x, y = data[rows]
+        if glimpse is not None:
+            glimpse.sigma_scale = sigma_scale(cfg, step, start_scale)
         return F.cross_entropy(model(x.to(device), noise), y.to(device))
 
     start = time.perf_counter()
@@ -283,6 +304,8 @@ def variant(run: dict) -> str:
         words.append(run["schedule"])
     if run["fresh"]:
         words.append("fresh")
+    if run.get("anneal"):  # runs from before --anneal: no
+        words.append("anneal")
     return " ".join(words)
 
 
@@ -293,11 +316,11 @@ def combine(records: list[dict]) -> dict:
     rate on one drawing of the training clutter with the locator on a 28 x 28 copy, and say so
     here."""
     before = {"schedule": "constant", "fresh": False, "view": VIEW, "locator_lr": 1.0,
-              "transform": "affine"}
+              "transform": "affine", "anneal": False}
     records = [{**record, "runs": [{**before, **run} for run in record["runs"]]}
                for record in records]
     key = ("dataset", "model", "glimpses", "k", "view", "transform", "locator_lr", "iterations",
-           "schedule", "fresh", "seed")
+           "schedule", "fresh", "anneal", "seed")
     return results.combine(records, key, "scale")
 
 
@@ -309,7 +332,7 @@ def variants(runs: list[dict]) -> list[str]:
         pixels = run["glimpses"] * run["k"] ** 2 if run["model"] in ("glimpse", "stn") else 0
         return (MODELS.index(run["model"]), pixels, -run.get("view", VIEW),
                 run.get("transform", "affine"), -run.get("locator_lr", 1), run["iterations"],
-                run["schedule"], run["fresh"])
+                run["schedule"], run["fresh"], run.get("anneal", False))
 
     return list(dict.fromkeys(variant(run) for run in sorted(runs, key=order)))
 
@@ -413,6 +436,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="the learning rate: constant (the paper) or cosine decay to 0")
     parser.add_argument("--fresh", action="store_true",
                         help="draw the training clutter and digit places anew every pass")
+    parser.add_argument("--anneal", action="store_true",
+                        help="decay the glimpses' sigma along a cosine to 5 %% of its width "
+                             "(glimpse only)")
     parser.add_argument("--glimpses", type=harness.positive_int,
                         help="glimpses per image (glimpse, boxes, stn; default 4)")
     parser.add_argument("--k", type=harness.positive_int,
@@ -432,6 +458,7 @@ def main(argv: list[str] | None = None) -> None:
              (("glimpses", args.glimpses), ("k", args.k), ("view", args.view),
               ("transform", args.transform), ("locator_lr", args.locator_lr)) if value}
     options = {**harness.preset(args, SCALES), "schedule": args.schedule, "fresh": args.fresh,
+               "anneal": args.anneal,
                **shape}
     runs = harness.configs(parser, lambda: [
         Config(dataset, model, seed=seed, **options) for dataset in datasets
@@ -443,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     name += "".join(f"-{key}{value}" for key, value in shape.items())
     name += "-cosine" if args.schedule == "cosine" else ""
     name += "-fresh" if args.fresh else ""
+    name += "-anneal" if args.anneal else ""
     name += "-seeds" + "-".join(map(str, args.seeds)) if args.seeds else ""  # runs apart
     path = Path(args.out) / f"{name}.json"
     record = _sweep(runs, args.device, args.scale, path)
