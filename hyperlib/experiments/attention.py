@@ -222,9 +222,10 @@ def train(
     parameter count, curves (training loss, validation error), best step, test error, time.
 
     The checkpoint with the lowest validation error (the first, on ties) is kept; the test
-    images are used once, at the end. ``model`` trains a model of your own (a control)
-    instead of ``build(cfg)``, with the config's data, budget and seeds; the record's
-    ``model`` field still names ``cfg.model``.
+    images are used once, at the end. With ``cfg.anneal`` the glimpse layer's ``sigma_scale``
+    follows :func:`sigma_scale` and the returned model keeps its last value. ``model`` trains a
+    model of your own (a control) instead of ``build(cfg)``, with the config's data, budget and
+    seeds; the record's ``model`` field still names ``cfg.model``.
     """
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
@@ -284,8 +285,9 @@ def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None)
 
 
 def variant(run: dict) -> str:
-    """What a run trained, as one column of the table: the model, its glimpse shape (glimpse and
-    stn: G x k x k), its steps, a schedule other than constant and ``fresh`` training clutter,
+    """What a run trained, as one row of the table: the model, its glimpse shape (glimpse and
+    stn: G x k x k), a locator view other than VIEW, the STN's map and locator rate when not the
+    defaults, its steps, a schedule other than constant, ``fresh`` clutter and ``anneal``,
     e.g. ``glimpse 4x3x3 3k``, ``boxes of 4 view 7 3k``, ``stn 4x3x3 box locator x0.1 3k`` or
     ``glimpse 16x5x5 24k cosine``."""
     words = [run["model"]]
@@ -312,9 +314,10 @@ def variant(run: dict) -> str:
 def combine(records: list[dict]) -> dict:
     """One record from several results files of one scale (e.g. image sets run apart): a run of
     a later file replaces one of an earlier file with the same image set, variant and seed.
-    Runs written before ``--schedule``, ``--fresh`` and ``--view`` existed trained at a constant
-    rate on one drawing of the training clutter with the locator on a 28 x 28 copy, and say so
-    here."""
+    Runs written before ``--schedule``, ``--fresh``, ``--view``, ``--transform``, ``--locator-lr``
+    and ``--anneal`` existed trained with their defaults (a constant rate, one drawing of the
+    training clutter, the locator on a 28 x 28 copy, an affine STN at the model's rate, sigma
+    not annealed), and say so here."""
     before = {"schedule": "constant", "fresh": False, "view": VIEW, "locator_lr": 1.0,
               "transform": "affine", "anneal": False}
     records = [{**record, "runs": [{**before, **run} for run in record["runs"]]}
