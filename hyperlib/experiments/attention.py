@@ -408,24 +408,30 @@ def _anchors(ax: plt.Axes, dataset: str) -> None:
 
 def plot(record: dict) -> plt.Figure:
     """Validation error against steps, one panel per image set and one line per variant (mean
-    over seeds), published test errors as dotted lines; a log axis with plain numbers."""
+    over seeds; solid glimpse, dashed boxes, dotted stn, dash-dot cnn and mlp) with the legend
+    below, published test errors as dotted grey lines; a log axis with plain numbers."""
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in record["runs"])]
-    # one colour per variant, the same in every panel
-    colour = {label: f"C{i}" for i, label in enumerate(variants(results.finished(record["runs"])))}
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.8), squeeze=False)
+    # a colour per variant, the same in every panel (20 before they repeat); a style per model
+    labels = variants(results.finished(record["runs"]))
+    colour = {label: plt.get_cmap("tab20")(i % 20) for i, label in enumerate(labels)}
+    style = {"glimpse": "-", "boxes": "--", "stn": ":", "cnn": "-.", "mlp": "-."}
     by_variant = groups(record)
+    rows = max(sum(data == d for data, _ in by_variant) for d in datasets)  # the longest legend
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.6 + 0.07 * rows),
+                             squeeze=False)
     for dataset, ax in zip(datasets, axes[0], strict=True):
         for (data, label), alike in by_variant.items():
             if data == dataset:
                 curve = 100 * np.mean([r["val_error"] for r in alike], axis=0)
                 ax.plot(alike[0]["steps"], curve, marker=".", ms=4, color=colour[label],
-                        label=label)
+                        ls=style[alike[0]["model"]], label=label)
         _anchors(ax, dataset)
         ax.set(title=dataset, xlabel="step", ylabel="validation error %", yscale="log")
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(ticker.FuncFormatter(
             lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False,
+                  ncol=2, columnspacing=1)
     fig.tight_layout()
     return fig
 
