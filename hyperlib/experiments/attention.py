@@ -377,13 +377,15 @@ def table(record: dict) -> str:
         if (dataset, label) not in stats:
             return "-".center(15)
         mean, std, n = stats[(dataset, label)]
-        return (f"{mean:.2f}±{std:.2f}" + (f" ({n})" if n != usual else "")).center(15)
+        text = f"{mean:.2f}" if n == 1 else f"{mean:.2f}±{std:.2f}"  # no spread from one seed
+        return (text + (f" ({n})" if n != usual else "")).center(15)
 
     head = (f"{'variant':<{first}} | " + " | ".join(f"{d:^15}" for d in datasets)).rstrip()
     lines = [head, "-" * len(head)]
     lines += [(f"{label:<{first}} | " + " | ".join(cell(d, label) for d in datasets)).rstrip()
               for label in labels]
-    lines.append(f"test error % (mean ± std over {usual} seeds; (n): over n seeds); published:")
+    seeds = f"{usual} seed" + "s" * (usual != 1)
+    lines.append(f"test error % (mean ± std over {seeds}; (n): over n seeds); published:")
     lines += [f"  {d:<13} " + ", ".join(f"{name} {value:.2f}" for name, value in
                                         PUBLISHED[d].items()) for d in datasets]
     return "\n".join(lines)
