@@ -110,6 +110,14 @@ def place_boxes(raw: Tensor, size: Sequence[int]) -> Tensor:
     return torch.stack([(1 - side) * position * top, side * top], dim=-2)
 
 
+def box_points(boxes: Tensor, unit: Tensor) -> Tensor:
+    """Points placed in boxes: boxes (b, G, 2, 2) (corner and extent, see :func:`place_boxes`)
+    and positions ``unit`` in the unit square, (n, 2) or (G, n, 2) -> (b, G, n, 2) pixels,
+    corner + extent * unit. The glimpse layer's means and the box STN's reads."""
+    corner, extent = boxes.unsqueeze(2).unbind(-2)  # (b, G, 1, 2) each
+    return corner + extent * unit
+
+
 class GlimpseLayer(HyperLayer):
     """G glimpses of k x k points: images (b, C, H, W) -> glimpses (b, G, C, k, k).
 
@@ -174,8 +182,7 @@ class GlimpseLayer(HyperLayer):
 
     def _means(self, boxes: Tensor) -> Tensor:
         """The points' means for boxes (b, G, 2, 2): (b, G, k k, 2), inside the image."""
-        corner, extent = boxes.unsqueeze(2).unbind(-2)  # (b, G, 1, 2) each
-        return corner + extent * self.raw_points.sigmoid()
+        return box_points(boxes, self.raw_points.sigmoid())
 
     def _sigmas(self) -> Tensor:
         """One standard deviation per glimpse and axis: (G, 2)."""
@@ -347,8 +354,8 @@ class SpatialTransformer(ImageClassifier):
             if b == 0:  # F.affine_grid refuses an empty batch
                 return theta.new_zeros(0, side, side, 2)
             return F.affine_grid(theta, [b * self.glimpses, 1, side, side], align_corners=False)
-        corner, extent = place_boxes(raw, self.in_shape[1:]).unsqueeze(2).unbind(-2)
-        rows_cols = corner + extent * grid(side).to(raw)  # (b, G, side side, 2) in pixels
+        boxes = place_boxes(raw, self.in_shape[1:])  # (b, G, 2, 2)
+        rows_cols = box_points(boxes, grid(side).to(raw))  # (b, G, side side, 2) in pixels
         size = sampling.constant(self.in_shape[1:], raw.device, raw.dtype)  # (2,): H, W
         xy = ((2 * rows_cols + 1) / size - 1).flip(-1)  # pixel centres; (row, col) -> (x, y)
         return xy.reshape(b * self.glimpses, side, side, 2)

@@ -235,7 +235,7 @@ def train(
     order = _batches(len(data), cfg.batch, torch.Generator().manual_seed(cfg.seed))
     drawn = 0  # the pass whose places the training images have
     noise = torch.Generator(device).manual_seed(cfg.seed)  # the glimpses' samples
-    glimpse = getattr(model, "glimpse", None)  # the glimpse layer, whose sigma --anneal decays
+    glimpse = getattr(model, "glimpse", None) if cfg.anneal else None  # whose sigma decays
     start_scale = glimpse.sigma_scale if glimpse is not None else None
 
     def batch_loss(step: int) -> Tensor:
@@ -384,8 +384,8 @@ def table(record: dict) -> str:
     lines = [head, "-" * len(head)]
     lines += [(f"{label:<{first}} | " + " | ".join(cell(d, label) for d in datasets)).rstrip()
               for label in labels]
-    seeds = f"{usual} seed" + "s" * (usual != 1)
-    lines.append(f"test error % (mean ± std over {seeds}; (n): over n seeds); published:")
+    over = f"{usual} seed" + "s" * (usual != 1)
+    lines.append(f"test error % (mean ± std over {over}; (n): over n seeds); published:")
     lines += [f"  {d:<13} " + ", ".join(f"{name} {value:.2f}" for name, value in
                                         PUBLISHED[d].items()) for d in datasets]
     return "\n".join(lines)
