@@ -13,12 +13,25 @@ vector z in {0, 1}^h with h/2 ones; it has probability
     p(z) = prod_j o_j^z_j (1 - o_j)^(1 - z_j)   (computed as a sum of log-sigmoids),
 
 and moves the items by a *stable partition*: those with z = 0 first, then those with z = 1,
-each group in its old order. Each bucket gets ``candidates`` half-splits: the hard split
-(z = 1 for the h/2 largest keys, which is the most probable balanced z) and
-``candidates - 1`` uniformly random balanced ones, drawn per instance and bucket. Their
-probabilities are normalised over the *distinct* candidates (a repeated one gets 0), and the
-bucket's items and keys become the probability-weighted mix of the candidate partitions:
-a doubly stochastic (h, h) matrix per bucket. The mixed keys feed the next depth.
+each group in its old order. Each bucket gets m = ``candidates`` half-splits: the hard split
+(z = 1 for the h/2 largest keys, which is the most probable balanced z) and m - 1 others,
+chosen by the ``proposal``:
+
+* ``"swaps"`` (the default): the m - 1 most probable *one-swap neighbours* of the hard split,
+  each sending one item of the lower half up and one of the upper half down; swapping the
+  upper item u with the lower item l costs log p(hard) - log p(z) = c * (key_u - key_l),
+  so the cheapest swaps are those of the items nearest the median (found among the
+  min(h/2, m - 1) nearest on either side);
+* ``"uniform"`` (the paper's): m - 1 uniformly random balanced half-splits, drawn per
+  instance and bucket (7 of the 70 balanced splits of 8 items, of 12,870 of 16).
+
+Their probabilities are normalised over the *distinct* candidates (a repeated one gets 0),
+and the bucket's items and keys become the probability-weighted mix of the candidate
+partitions: a doubly stochastic (h, h) matrix per bucket. The mixed keys feed the next depth.
+With the hard split and one swap of u and l the mix gives the swap the probability
+sigmoid(-c * (key_u - key_l)): a soft comparison of the two items, whose gradient reaches
+both keys. A uniform candidate is mostly far from the hard split (most of its h/2 swaps
+across the median are improbable), gets a probability near 0, and carries almost no gradient.
 
 Because every candidate is balanced, the pivot cancels: log(o / (1 - o)) = c * (key - m), so
 
@@ -61,6 +74,7 @@ from torch import Tensor, nn
 
 from hyperlib import checks
 
+PROPOSALS = ("swaps", "uniform")  # how the candidates beside the hard split are chosen
 
 def median_split(keys: Tensor) -> tuple[Tensor, Tensor]:
     """The median of each bucket and its hard half-split.
@@ -97,6 +111,42 @@ def random_splits(
         fixed = torch.where(upper, 2.0, -1.0).to(scores.dtype).unsqueeze(-2)  # (..., 1, h)
         scores = torch.where(pinned.unsqueeze(-2), fixed, scores)
     return scores.argsort(dim=-1).argsort(dim=-1) >= h // 2
+
+
+def swap_splits(
+    keys: Tensor, upper: Tensor, count: int, pinned: Tensor | None = None
+) -> Tensor:
+    """The ``count`` most probable one-swap neighbours of the hard split: (..., count, h) bool.
+
+    keys (..., h), upper (..., h) bool the hard split. Each candidate sends one lower item l
+    up and one upper item u down, at a cost key_u - key_l >= 0 (its log-probability below the
+    hard split's, divided by the certainty); the ``count`` cheapest pairs are taken among the
+    q = min(h/2, count) items nearest the median on either side (the cheapest ``count`` pairs
+    of a sorted q x q grid always lie within it). Items where ``pinned`` is True never move.
+    When fewer than ``count`` swaps exist (q^2 < count, or pinned items) the rest repeat the
+    hard split, which the normalisation then drops as duplicates. Keys are not differentiated.
+    """
+    h = keys.size(-1)
+    q = min(h // 2, count)
+    keys = keys.detach()
+    order = keys.sort(dim=-1, stable=True).indices  # (..., h) ascending, as in median_split
+    lower = order[..., h // 2 - q : h // 2].flip(-1)  # (..., q) nearest the median first
+    higher = order[..., h // 2 : h // 2 + q]  # (..., q)
+    gap = keys.gather(-1, higher).unsqueeze(-1) - keys.gather(-1, lower).unsqueeze(-2)
+    if pinned is not None:
+        fixed = pinned.gather(-1, higher).unsqueeze(-1) | pinned.gather(-1, lower).unsqueeze(-2)
+        gap = gap.masked_fill(fixed, float("inf"))  # (..., q, q): up item i, down item j
+    cost, pair = gap.flatten(-2).topk(min(count, q * q), dim=-1, largest=False)  # (..., c)
+    up_item = higher.gather(-1, pair // q)  # (..., c): goes down
+    down_item = lower.gather(-1, pair % q)  # (..., c): goes up
+    splits = upper.unsqueeze(-2).repeat_interleave(cost.size(-1), dim=-2)  # (..., c, h)
+    real = cost.isfinite().unsqueeze(-1)  # (..., c, 1): a pinned pair stays the hard split
+    splits.scatter_(-1, up_item.unsqueeze(-1), ~real)
+    splits.scatter_(-1, down_item.unsqueeze(-1), real)
+    if cost.size(-1) < count:  # too few swaps: repeat the hard split
+        rest = upper.unsqueeze(-2).expand(*upper.shape[:-1], count - cost.size(-1), h)
+        splits = torch.cat([splits, rest], dim=-2)
+    return splits
 
 
 def duplicates(splits: Tensor) -> Tensor:
@@ -170,7 +220,10 @@ class SortLayer(nn.Module):
         size: s >= 2, the list length (padded inside to a power of two; see above).
         certainty: c > 0 in o = sigmoid(c * (key - median)); larger means harder splits.
         candidates: m >= 1 half-splits per bucket and depth in training: the hard split plus
-            m - 1 random balanced ones. m = 1 makes training equal to evaluation.
+            m - 1 others. m = 1 makes training equal to evaluation.
+        proposal: how the other m - 1 are chosen: "swaps", the most probable one-swap
+            neighbours of the hard split, or "uniform", uniformly random balanced splits
+            (the paper's).
         check_finite: raise a ValueError when a key is NaN or infinite (one host-device
             synchronisation per call on a GPU).
 
@@ -178,12 +231,21 @@ class SortLayer(nn.Module):
     """
 
     def __init__(
-        self, size: int, *, certainty: float = 10.0, candidates: int = 8, check_finite: bool = True
+        self,
+        size: int,
+        *,
+        certainty: float = 10.0,
+        candidates: int = 8,
+        proposal: str = "swaps",
+        check_finite: bool = True,
     ) -> None:
         super().__init__()
         self.size = checks.integer(size, "size", 2)
         self.certainty = checks.positive(certainty, "certainty")
         self.candidates = checks.integer(candidates, "candidates", 1)
+        if proposal not in PROPOSALS:
+            raise ValueError(f"proposal must be one of {PROPOSALS}, got {proposal!r}")
+        self.proposal = proposal
         self.check_finite = check_finite
         self.padded = 1 << (size - 1).bit_length()  # the next power of two, >= size
         self.depth = self.padded.bit_length() - 1  # log2 of it: the number of split layers
@@ -255,7 +317,7 @@ class SortLayer(nn.Module):
         probs (b, n, m), sorted (b, p) the mixed keys leaving it, and mix (b, p, p) the
         composition of the depths' mixes so far (the last one is the soft permutation).
 
-        Random candidates leave the padding where the hard split puts it: a candidate that moved
+        Candidates leave the padding where the hard split puts it: a candidate that moved
         a padding item would get practically no probability (its key is far above the others),
         and would waste the draw."""
         b, s = keys.shape
@@ -266,9 +328,12 @@ class SortLayer(nn.Module):
             n, h = 2**d, s >> d
             buckets, pinned = keys.reshape(b, n, h), pad.reshape(b, n, h)
             median, upper = median_split(buckets)
-            extra = random_splits(
-                (b, n, self.candidates - 1), h, keys.device, generator, pinned, upper
-            )
+            if self.proposal == "swaps":
+                extra = swap_splits(buckets, upper, self.candidates - 1, pinned)
+            else:
+                extra = random_splits(
+                    (b, n, self.candidates - 1), h, keys.device, generator, pinned, upper
+                )
             pad = pinned.gather(-1, partition(upper)).view(b, s)  # every candidate moves it so
             splits = torch.cat([upper.unsqueeze(2), extra], dim=2)  # (b, n, m, h)
             logits = self.certainty * (buckets - median.unsqueeze(-1))  # (b, n, h)
@@ -280,4 +345,7 @@ class SortLayer(nn.Module):
                    "sorted": keys, "mix": mix}
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, certainty={self.certainty}, candidates={self.candidates}"
+        return (
+            f"size={self.size}, certainty={self.certainty}, candidates={self.candidates}, "
+            f"proposal={self.proposal!r}"
+        )

@@ -17,6 +17,7 @@ from hyperlib.sort import (
     partition,
     random_splits,
     split_probabilities,
+    swap_splits,
 )
 
 FEW = settings(max_examples=25, deadline=None)
@@ -276,12 +277,13 @@ def test_mixing_places_each_candidates_probability_on_its_permutation():
 # ---- gradients ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("s", "candidates"), [(8, 4), (4, 8)])  # (4, 8): many repeats
-def test_gradcheck_on_keys_and_items(s, candidates):
+@pytest.mark.parametrize("proposal", ["swaps", "uniform"])
+@pytest.mark.parametrize(("s", "candidates"), [(8, 4), (4, 8), (6, 3)])  # (4, 8): many repeats
+def test_gradcheck_on_keys_and_items(s, candidates, proposal):
     gen = torch.Generator().manual_seed(1)
     keys = torch.randn(2, s, generator=gen, dtype=torch.float64).requires_grad_(True)
     items = torch.randn(2, s, 3, generator=gen, dtype=torch.float64).requires_grad_(True)
-    layer = SortLayer(s, certainty=2.0, candidates=candidates).train()
+    layer = SortLayer(s, certainty=2.0, candidates=candidates, proposal=proposal).train()
 
     def sort(items, keys):  # the same random candidates on every evaluation
         return layer(items, keys, torch.Generator().manual_seed(0))
@@ -337,7 +339,7 @@ def test_a_linear_key_model_learns_to_sort():
 
 def test_same_seed_same_output_and_another_seed_differs():
     keys, items = torch.randn(3, 16), torch.randn(3, 16, 4)
-    layer = SortLayer(16, certainty=1.0).train()
+    layer = SortLayer(16, certainty=1.0, proposal="uniform").train()
     first = layer(items, keys, torch.Generator().manual_seed(7))
     again = layer(items, keys, torch.Generator().manual_seed(7))
     other = layer(items, keys, torch.Generator().manual_seed(8))
@@ -379,12 +381,13 @@ def test_size_must_be_an_int_of_at_least_two(size, error):
         SortLayer(size)
 
 
+@pytest.mark.parametrize("proposal", ["swaps", "uniform"])
 @pytest.mark.parametrize("s", [3, 5, 6, 7, 9, 15])
-def test_other_lengths_are_padded_exact_in_eval_nearly_stochastic_in_training(s):
+def test_other_lengths_are_padded_exact_in_eval_nearly_stochastic_in_training(s, proposal):
     gen = torch.Generator().manual_seed(s)
     keys = torch.randn(4, s, generator=gen, dtype=torch.float64) * 0.01  # small scale
     items = torch.randn(4, s, 2, generator=gen, dtype=torch.float64)
-    layer = SortLayer(s)
+    layer = SortLayer(s, proposal=proposal)
     assert layer.padded == 1 << (s - 1).bit_length() and layer.padded >= s
     sorted_items, sorted_keys = layer.eval()(items, keys)
     expected_items, expected_keys = _argsorted(items, keys)
@@ -406,6 +409,70 @@ def test_pinned_positions_keep_their_value_in_every_random_split():
     assert len(splits[0, :, :3].unique(dim=0)) == 3  # the one free up lands anywhere
 
 
+# ---- the swap proposal ----------------------------------------------------------------------
+
+
+def _one_swaps(keys, upper):
+    """Every one-swap neighbour of the hard split by brute force: [(cost, split)] cheapest first.
+    keys (h,), upper (h,) bool."""
+    ups, downs = upper.nonzero().flatten().tolist(), (~upper).nonzero().flatten().tolist()
+    found = []
+    for u, d in itertools.product(ups, downs):
+        split = upper.clone()
+        split[u], split[d] = False, True
+        found.append(((keys[u] - keys[d]).item(), split))
+    return sorted(found, key=lambda pair: pair[0])
+
+
+@FEW
+@given(st.sampled_from([2, 4, 8, 16]), st.integers(1, 12), st.integers(0, 2**31 - 1))
+def test_swaps_are_the_cheapest_one_swap_neighbours(h, count, seed):
+    keys = torch.randn(3, h, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    _, upper = median_split(keys)
+    splits = swap_splits(keys, upper, count)  # (3, count, h)
+    assert splits.shape == (3, count, h) and (splits.sum(-1) == h // 2).all()  # balanced
+    for b in range(3):
+        expected = _one_swaps(keys[b], upper[b])
+        real = min(count, len(expected))
+        costs = [(keys[b] * (upper[b].double() - z.double())).sum().item() for z in splits[b]]
+        # the first `real` are distinct one-swap neighbours at the smallest costs, in order
+        assert ((splits[b, :real] != upper[b]).sum(-1) == 2).all()
+        assert not duplicates(splits[b, :real]).any()
+        torch.testing.assert_close(torch.tensor(costs[:real]),
+                                   torch.tensor([c for c, _ in expected[:real]]))
+        assert (splits[b, real:] == upper[b]).all()  # too few swaps: the hard split again
+
+
+def test_swaps_never_move_pinned_items():
+    keys = torch.tensor([[0.0, 1.0, 2.0, 3.0, 10.0, 11.0, 12.0, 13.0]])
+    _, upper = median_split(keys)
+    pinned = torch.tensor([[False] * 5 + [True] * 3])  # three padding items at the top
+    splits = swap_splits(keys, upper, 7, pinned)
+    assert (splits[..., 5:] == upper[..., 5:]).all()
+    # one free upper item (key 10) and four lower ones: four real swaps, three repeats
+    moved = (splits[0] != upper[0]).any(-1)  # (7,)
+    assert moved.tolist() == [True] * 4 + [False] * 3 and not duplicates(splits[0, :4]).any()
+
+
+def test_one_swap_candidate_is_a_soft_comparison():
+    """Hard split and one swap: the swap gets sigmoid(-c (key_u - key_l)) of the weight."""
+    keys = torch.tensor([[0.0, 0.3, 0.5, 2.0]], dtype=torch.float64)  # u = 0.5, l = 0.3
+    layer = SortLayer(4, certainty=3.0, candidates=2).train()
+    first = next(iter(layer.soft_steps(keys)))
+    expected = torch.sigmoid(torch.tensor(-3.0 * (0.5 - 0.3), dtype=torch.float64))
+    torch.testing.assert_close(first["probs"][0, 0, 1], expected)
+
+
+def test_swaps_draw_nothing_from_the_generator():
+    keys, items = torch.randn(3, 16), torch.randn(3, 16, 4)
+    layer = SortLayer(16, certainty=1.0).train()
+    gen = torch.Generator().manual_seed(7)
+    state = gen.get_state()
+    first = layer(items, keys, gen)
+    assert torch.equal(gen.get_state(), state)
+    assert torch.equal(first[0], layer(items, keys, torch.Generator().manual_seed(8))[0])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -417,6 +484,7 @@ def test_pinned_positions_keep_their_value_in_every_random_split():
         ({"candidates": True}, TypeError, "candidates"),
         ({"certainty": "10"}, TypeError, "certainty"),
         ({"certainty": True}, TypeError, "certainty"),
+        ({"proposal": "gumbel"}, ValueError, "proposal"),
     ],
 )
 def test_bad_options_are_refused(kwargs, error, match):

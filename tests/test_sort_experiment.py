@@ -91,7 +91,8 @@ def test_a_run_selects_a_checkpoint_and_tests_once():
 
 @pytest.mark.parametrize(
     ("options", "match"),
-    [({"method": "bogo"}, "method"), ({"size": 1}, "size"), ({"iterations": 0}, "iterations")],
+    [({"method": "bogo"}, "method"), ({"size": 1}, "size"), ({"iterations": 0}, "iterations"),
+     ({"proposal": "gumbel"}, "proposal")],
 )
 def test_bad_config_is_refused(options, match):
     with pytest.raises(ValueError, match=match):
@@ -112,7 +113,7 @@ def test_command_writes_results_table_and_figure(tmp_path, capsys):
 
 
 def test_records_of_one_protocol_combine_and_of_two_do_not():
-    run = {"size": 4, "method": "softsort", "seed": 0, "test": 0.5}
+    run = {"size": 4, "method": "softsort", "proposal": "swaps", "seed": 0, "test": 0.5}
     a = {"protocol": "paper", "machine": {"device": "cpu"}, "runs": [run, {**run, "seed": 1}]}
     b = {"protocol": "paper", "machine": {"device": "cuda"},
          "runs": [{**run, "size": 8}, {**run, "test": 0.9}]}  # a new size, and a rerun
@@ -123,3 +124,41 @@ def test_records_of_one_protocol_combine_and_of_two_do_not():
         sort.combine([a, {**b, "protocol": "neuralsort"}])
     with pytest.raises(ValueError, match="no results"):
         sort.combine([])
+
+
+def test_a_proposal_is_its_own_row_and_not_a_rerun():
+    """The uniform and the swap quicksort of one size and seed are two runs, two rows."""
+    test = {"exact": 0.5, "position": 0.75}
+    run = {"size": 8, "method": "quicksort", "proposal": "swaps", "seed": 0, "test": test}
+    uniform = {**run, "proposal": "uniform", "test": {"exact": 0.25, "position": 0.5}}
+    baseline = {**run, "method": "diffsort"}
+    record = sort.combine([{"protocol": "paper", "machine": {}, "runs": [run, uniform, baseline]}])
+    assert len(record["runs"]) == 3
+    assert [sort.variant(r) for r in record["runs"]] == ["quicksort", "quicksort uniform",
+                                                         "diffsort"]
+    stats = sort.summary(record)
+    assert stats[(8, "quicksort uniform")][0] == (0.25, 0.0, 1)
+    lines = sort.table(record).splitlines()
+    assert [line.split("|")[0].strip() for line in lines[2:5]] == [
+        "quicksort", "quicksort uniform", "diffsort"]
+
+
+def test_the_uniform_command_names_its_file_and_records_the_proposal(tmp_path):
+    sort.main(["--scale", "smoke", "--protocol", "paper", "--sizes", "4", "--methods", "quicksort",
+               "--seeds", "0", "--iterations", "2", "--proposal", "uniform",
+               "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "paper-smoke-s4-quicksort-uniform.json").read_text())
+    assert [run["proposal"] for run in record["runs"]] == ["uniform"]
+
+
+def test_step_times_go_side_by_side_and_are_saved(tmp_path, capsys):
+    timed = sort.step_times("paper", [4], ["quicksort", "neuralsort"], steps=2, warmup=1,
+                            progress=False, batch=2)
+    assert list(timed) == [4] and set(timed[4]) == {"quicksort", "neuralsort"}
+    assert all(ms > 0 for ms in timed[4].values())
+    sort.main(["--protocol", "paper", "--sizes", "4", "--methods", "quicksort", "neuralsort",
+               "--batch", "2", "--time-steps", "2", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "steptime-paper.json").read_text())
+    assert set(saved["ms_per_step"]["4"]) == {"quicksort", "neuralsort"}
+    assert saved["options"] == {"batch": 2, "proposal": "swaps"} and saved["steps"] == 2
+    assert "x: the ratio to NeuralSort's" in capsys.readouterr().out

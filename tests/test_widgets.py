@@ -13,7 +13,7 @@ FACTORIES = {
     "descent_2d": lambda: widgets.descent_2d(steps=10),
     "quicksort_2d": lambda: widgets.quicksort_2d(size=4),
 }
-SLIDERS = (w.FloatSlider, w.IntSlider, w.FloatLogSlider)
+SLIDERS = (w.FloatSlider, w.IntSlider, w.FloatLogSlider, w.ToggleButtons)
 
 
 def _parts(box: w.VBox) -> tuple[list[w.ValueWidget], w.Image]:
@@ -23,6 +23,10 @@ def _parts(box: w.VBox) -> tuple[list[w.ValueWidget], w.Image]:
 
 
 def _sweep(control: w.ValueWidget, points: int = 3) -> list:
+    """Values across the control's range; every option of a choice (the last one stays set,
+    so that the quicksort's seed, which only uniform proposals read, is swept under it)."""
+    if isinstance(control, w.ToggleButtons):
+        return list(control.options)
     low, high = control.min, control.max
     values = [low + (high - low) * i / (points - 1) for i in range(points)]
     if isinstance(control, w.IntSlider):
@@ -107,16 +111,17 @@ def test_identity_widget_trains_on_every_control():
         )
 
 
-def test_quicksort_steps_end_in_the_sort_layers_soft_permutation():
+@pytest.mark.parametrize("proposal", ["swaps", "uniform"])
+def test_quicksort_steps_end_in_the_sort_layers_soft_permutation(proposal):
     import torch
 
     from hyperlib.sort import SortLayer
 
     keys = torch.randn(8, dtype=torch.float64)
-    steps = widgets.quicksort_steps(keys, certainty=2.0, candidates=5, seed=3)
+    steps = widgets.quicksort_steps(keys, certainty=2.0, candidates=5, seed=3, proposal=proposal)
     assert [tuple(step["splits"].shape) for step in steps] == [(1, 5, 8), (2, 5, 4), (4, 5, 2)]
     eye = torch.eye(8, dtype=torch.float64).unsqueeze(0)  # one-hot items: sorted = P @ items
-    layer = SortLayer(8, certainty=2.0, candidates=5).train()
+    layer = SortLayer(8, certainty=2.0, candidates=5, proposal=proposal).train()
     soft, _ = layer(eye, keys.unsqueeze(0), torch.Generator().manual_seed(3))
     torch.testing.assert_close(steps[-1]["mix"], soft[0])
 

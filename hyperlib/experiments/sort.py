@@ -3,13 +3,15 @@
     python -m hyperlib.experiments.sort [--scale smoke|classroom|paper]
         [--protocol paper|neuralsort] [--sizes 4 8 16]
         [--methods quicksort quicksort-perm neuralsort softsort diffsort]
-        [--iterations N] [--batch B] [--lr LR] [--seeds 0 1 2] [--device cpu] [--out runs/sort]
+        [--proposal swaps|uniform] [--iterations N] [--batch B] [--lr LR] [--seeds 0 1 2]
+        [--device cpu] [--out runs/sort] [--time-steps N]
 
 The task, which every results file records, is :data:`PROTOCOL`.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -25,7 +27,7 @@ from tqdm.auto import tqdm
 
 from hyperlib.data import SORT_PROTOCOLS, SortingLists
 from hyperlib.experiments import harness, results
-from hyperlib.sort import SortLayer
+from hyperlib.sort import PROPOSALS, SortLayer
 
 PROTOCOL = """\
 Task. A list holds s numbers, each written with d MNIST digit images
@@ -53,6 +55,9 @@ fraction of positions holding the right number. Lists with equal numbers count a
 whichever way the ties go (we compare numbers, not item ids); their rate is reported.
 """
 METHODS = ("quicksort", "quicksort-perm", "neuralsort", "softsort", "diffsort")
+# a method, and for the quicksort methods the paper's uniform proposal apart (see variant)
+VARIANTS = ("quicksort", "quicksort-perm", "quicksort uniform", "quicksort-perm uniform",
+            "neuralsort", "softsort", "diffsort")
 BUDGET = {4: 30_000, 8: 60_000, 16: 120_000}  # the paper's iterations (batch 128, Adam 1e-4)
 # NeuralSort (Grover et al. 2019, deterministic), 4-digit numbers: exact match, per position
 PUBLISHED = {3: (0.930, 0.951), 5: (0.837, 0.927), 7: (0.738, 0.909), 9: (0.649, 0.896),
@@ -86,6 +91,7 @@ class Config:
     test_lists: int = 2000
     certainty: float = 10.0  # quicksort
     candidates: int = 8  # quicksort
+    proposal: str = "swaps"  # quicksort: the candidates beside the hard split (sort.PROPOSALS)
     tau: float = 1.0  # neuralsort, softsort
     steepness: float = 10.0  # diffsort
 
@@ -96,6 +102,8 @@ class Config:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.size < 2 or self.digits < 1 or self.iterations < 1 or (self.batch or 1) < 1:
             raise ValueError(f"need size >= 2, digits >= 1, iterations >= 1, batch >= 1: {self}")
+        if self.proposal not in PROPOSALS:
+            raise ValueError(f"proposal must be one of {PROPOSALS}, got {self.proposal!r}")
         if min(self.eval_every, self.val_lists, self.test_lists, self.candidates) < 1:
             raise ValueError(f"need eval_every, val_lists, test_lists, candidates >= 1: {self}")
         settings = {"lr": self.lr, "certainty": self.certainty, "tau": self.tau,
@@ -166,7 +174,8 @@ class Method(nn.Module):
         super().__init__()
         self.cfg, self.scorer = cfg, Scorer(cfg.digits)
         if cfg.method.startswith("quicksort"):
-            self.sort = SortLayer(cfg.size, certainty=cfg.certainty, candidates=cfg.candidates)
+            self.sort = SortLayer(cfg.size, certainty=cfg.certainty, candidates=cfg.candidates,
+                                  proposal=cfg.proposal)
         if cfg.method == "diffsort":
             # the package keeps its network as plain tensors: build it on the device
             self.network = DiffSortNet("odd_even", cfg.size, str(device), cfg.steepness)
@@ -287,15 +296,23 @@ def _sweep(runs: list[Config], protocol: str, device: str, scale: str,
 
 def combine(records: list[dict]) -> dict:
     """One record from several results files of one protocol (e.g. sizes run apart): a run of a
-    later file replaces one of an earlier file with the same size, method and seed (a rerun)."""
-    return results.combine(records, ("size", "method", "seed"), "protocol")
+    later file replaces one of an earlier file with the same size, method, proposal and seed (a
+    rerun)."""
+    return results.combine(records, ("size", "method", "proposal", "seed"), "protocol")
+
+
+def variant(run: dict) -> str:
+    """A run's row in the tables: its method, with " uniform" after a quicksort method that
+    used the paper's uniform candidates (the proposal does not concern the other methods)."""
+    uniform = run["method"].startswith("quicksort") and run["proposal"] == "uniform"
+    return run["method"] + " uniform" * uniform
 
 
 def summary(record: dict) -> dict:
-    """{(size, method): (mean, std, seeds) of test exact and of test position}."""
+    """{(size, variant): (mean, std, seeds) of test exact and of test position}."""
     table: dict = {}
     for run in results.finished(record["runs"]):
-        table.setdefault((run["size"], run["method"]), []).append(run["test"])
+        table.setdefault((run["size"], variant(run)), []).append(run["test"])
     return {
         key: tuple(
             (float(np.mean([t[m] for t in tests])), float(np.std([t[m] for t in tests])),
@@ -307,27 +324,29 @@ def summary(record: dict) -> dict:
 
 
 def table(record: dict) -> str:
-    """Test accuracy per size (rows) and method (columns): exact / per position, mean over
-    seeds (± std of exact); for the NeuralSort protocol the published figures beside them."""
+    """Test accuracy per variant (rows) and size (columns): exact ± its std over seeds / per
+    position, means over seeds; for the NeuralSort protocol the published figures below."""
     stats = summary(record)
     if not stats:
         return "no run finished"
     sizes = sorted({size for size, _ in stats})
-    methods = [m for m in METHODS if any(m == method for _, method in stats)]
-    published = record["protocol"] == "neuralsort"
-    head = f"{'s':>3} | " + " | ".join(f"{m:^22}" for m in methods)
-    head += " | published NeuralSort" if published else ""
+    rows = [m for m in VARIANTS if any(m == method for _, method in stats)]
+    head = f"{'method':<22} | " + " | ".join(f"{f's = {s}':^17}" for s in sizes)
     lines = [head, "-" * len(head)]
-    for size in sizes:
+    for method in rows:
         cells = []
-        for method in methods:
-            (exact, spread, seeds), (position, _, _) = stats[(size, method)]
-            cells.append(f"{exact:.3f}±{spread:.3f} / {position:.3f}".center(22))
-        line = f"{size:>3} | " + " | ".join(cells)
-        if published and size in PUBLISHED:
-            line += f" | {PUBLISHED[size][0]:.3f} / {PUBLISHED[size][1]:.3f}"
-        lines.append(line)
-    seeds = {stats[key][0][2] for key in stats}
+        for size in sizes:
+            if (size, method) not in stats:
+                cells.append(f"{'-':^17}")
+                continue
+            (exact, spread, _), (position, _, _) = stats[(size, method)]
+            cells.append(f"{exact:.3f}±{spread:.3f}/{position:.3f}")
+        lines.append(f"{method:<22} | " + " | ".join(cells))
+    if record["protocol"] == "neuralsort":
+        cells = [f"{PUBLISHED[s][0]:.3f} / {PUBLISHED[s][1]:.3f}".center(17) if s in PUBLISHED
+                 else f"{'-':^17}" for s in sizes]
+        lines.append(f"{'published NeuralSort':<22} | " + " | ".join(cells))
+    seeds = sorted({stats[key][0][2] for key in stats})
     lines.append(f"test exact-match ± std over {'/'.join(map(str, seeds))} seeds / per-position")
     return "\n".join(lines)
 
@@ -339,7 +358,7 @@ def plot(record: dict, ax: plt.Axes | None = None) -> plt.Figure:
         ax = plt.subplots(figsize=(6, 3.6))[1]
     stats = summary(record)
     sizes = sorted({size for size, _ in stats})
-    for method in METHODS:
+    for method in VARIANTS:
         points = [(s, *stats[(s, method)][0][:2]) for s in sizes if (s, method) in stats]
         if points:
             s, mean, std = zip(*points, strict=True)
@@ -356,15 +375,77 @@ def plot(record: dict, ax: plt.Axes | None = None) -> plt.Figure:
     return ax.figure
 
 
+def step_times(
+    protocol: str, sizes: list[int], methods: list[str], *, steps: int = 100, warmup: int = 10,
+    device: str = "cpu", progress: bool = True, **options,
+) -> dict[int, dict[str, float]]:
+    """Milliseconds per training step (loss, backward, Adam) of each method, side by side.
+
+    Every method gets its own scorer and the same batch of lists (the classroom's size); the
+    steps go round-robin, one step of each method in turn (who goes first rotates), so that
+    the machine's load falls on all of them alike. Returns {size: {method: median ms}} over
+    ``steps`` timed rounds after ``warmup`` rounds. ``options`` go to :class:`Config`.
+    """
+    digits, timed = SORT_PROTOCOLS[protocol]["digits"], {}
+    for size in sizes:
+        configs = [Config(method, size, digits, **options) for method in methods]
+        models = [Method(cfg, torch.device(device)).to(device) for cfg in configs]
+        optimizers = [torch.optim.Adam(m.parameters(), lr=cfg.lr) for m, cfg in
+                      zip(models, configs, strict=True)]
+        lists = SortingLists("train", size, digits, device=torch.device(device))
+        x, _, order = lists.sample(configs[0].lists, torch.Generator().manual_seed(0))
+        noise = torch.Generator(device).manual_seed(0)
+        times: dict[str, list[float]] = {method: [] for method in methods}
+        trio = list(zip(methods, models, optimizers, strict=True))
+        for round_ in tqdm(range(warmup + steps), desc=f"step times, s = {size}",
+                           disable=not progress):
+            turn = round_ % len(methods)  # who goes first rotates: no method always follows one
+            for method, model, optimizer in [*trio[turn:], *trio[:turn]]:
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                optimizer.zero_grad()
+                model.loss(x, order, noise).backward()
+                optimizer.step()
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                if round_ >= warmup:
+                    times[method].append(1000 * (time.perf_counter() - start))
+        timed[size] = {method: float(np.median(t)) for method, t in times.items()}
+    return timed
+
+
+def step_table(timed: dict[int, dict[str, float]]) -> str:
+    """ms per step per size (rows) and method (columns), and each method's ratio to NeuralSort's
+    where it ran."""
+    methods = list(next(iter(timed.values())))
+    head = f"{'s':>3} | " + " | ".join(f"{m:>16}" for m in methods)
+    lines = [head, "-" * len(head)]
+    for size, row in timed.items():
+        base = row.get("neuralsort")
+        cells = [f"{row[m]:7.1f} ms" + (f" {row[m] / base:4.2f}x" if base else "")
+                 for m in methods]
+        lines.append(f"{size:>3} | " + " | ".join(f"{c:>16}" for c in cells))
+    lines.append("median ms per training step; x: the ratio to NeuralSort's, same run")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = harness.parser(__doc__.split("\n\n")[0], PROTOCOL, "runs/sort")
     parser.add_argument("--protocol", choices=list(SORT_PROTOCOLS), default="paper")
     parser.add_argument("--sizes", type=harness.positive_int, nargs="+",
                     help="default: the protocol's")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--proposal", choices=PROPOSALS, default="swaps",
+                        help="the quicksort's candidates beside the hard split (default swaps)")
+    parser.add_argument("--time-steps", type=harness.positive_int, metavar="N",
+                        help="instead of training: time N steps of every method side by side")
     args = harness.parse(parser, argv)
     digits = SORT_PROTOCOLS[args.protocol]["digits"]
-    options = harness.preset(args, SCALES)
+    options = {**harness.preset(args, SCALES), "proposal": args.proposal}
+    if args.time_steps:
+        _time(args, options)
+        return
     runs = harness.configs(parser, lambda: [
         Config(method, size, digits, seed=seed, **options)
         for size in args.sizes or SORT_PROTOCOLS[args.protocol]["sizes"]
@@ -373,9 +454,25 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{args.protocol}-{args.scale}"
     name += "-s" + "-".join(map(str, args.sizes)) if args.sizes else ""
     name += "-" + "-".join(args.methods) if set(args.methods) != set(METHODS) else ""
+    name += "-uniform" if args.proposal == "uniform" else ""
     path = Path(args.out) / f"{name}.json"
     record = _sweep(runs, args.protocol, args.device, args.scale, path)
     harness.finish(f"{table(record)}\n-> {path}", plot(record), path.with_suffix(".png"), [record])
+
+
+def _time(args: argparse.Namespace, options: dict) -> None:
+    """--time-steps: the step times, printed and saved as steptime-<protocol>.json."""
+    sizes = args.sizes or SORT_PROTOCOLS[args.protocol]["sizes"]
+    fields = {k: v for k, v in options.items() if k in ("batch", "proposal")}
+    timed = step_times(args.protocol, sizes, args.methods, steps=args.time_steps,
+                       device=args.device, **fields)
+    path = Path(args.out) / f"steptime-{args.protocol}.json"
+    results.save(path, {
+        "experiment": "sort step times", "protocol": args.protocol, "steps": args.time_steps,
+        "options": fields, "machine": results.machine(args.device),
+        "threads": torch.get_num_threads(), "ms_per_step": {str(s): t for s, t in timed.items()},
+    })
+    print(f"{step_table(timed)}\n-> {path}")
 
 
 if __name__ == "__main__":

@@ -15,17 +15,24 @@ from hyperlib.widgets.base import figure_widget, int_slider
 
 
 def quicksort_steps(
-    keys: Tensor, certainty: float = 10.0, candidates: int = 8, seed: int = 0
+    keys: Tensor,
+    certainty: float = 10.0,
+    candidates: int = 8,
+    seed: int = 0,
+    proposal: str = "swaps",
 ) -> list[dict[str, Tensor]]:
     """The split layers of a training-mode :class:`~hyperlib.sort.SortLayer` on one list.
 
-    keys (s,), s a power of two; the candidates come from ``torch.Generator().manual_seed(seed)``,
+    keys (s,), s a power of two; uniform candidates come from
+    ``torch.Generator().manual_seed(seed)`` (swaps draw nothing),
     so the last ``mix`` is the layer's soft permutation matrix. One dict per depth d (n = 2^d
     buckets of h = s / n items, m candidates): keys (s,) entering the depth, median (n,), splits
     (n, m, h) bool (row 0 the hard split), probs (n, m), sorted (s,), and mix (s, s), the
     composed mix after this depth (:meth:`~hyperlib.sort.SortLayer.soft_steps` for one list).
     """
-    layer = sort.SortLayer(keys.numel(), certainty=certainty, candidates=candidates)
+    layer = sort.SortLayer(
+        keys.numel(), certainty=certainty, candidates=candidates, proposal=proposal
+    )
     generator = torch.Generator().manual_seed(seed)
     return [{name: value[0] for name, value in step.items()}
             for step in layer.soft_steps(keys.reshape(1, -1), generator)]
@@ -42,7 +49,12 @@ _LABEL = {"boxstyle": "round,pad=0.1", "fc": "w", "ec": "none", "alpha": 0.8}
 
 
 def draw_quicksort(
-    fig: Figure, certainty: float = 10.0, candidates: int = 8, seed: int = 0, size: int = 8
+    fig: Figure,
+    certainty: float = 10.0,
+    candidates: int = 8,
+    seed: int = 0,
+    size: int = 8,
+    proposal: str = "swaps",
 ) -> None:
     """A training-mode quicksort of one fixed list of ``size`` keys, one row per depth.
 
@@ -53,7 +65,7 @@ def draw_quicksort(
     items; its title counts the weight off the hard sort) and the hard one of evaluation mode.
     """
     keys = _quicksort_list(size)  # (s,)
-    steps = quicksort_steps(keys, certainty, candidates, seed)
+    steps = quicksort_steps(keys, certainty, candidates, seed, proposal)
     soft = steps[-1]["mix"]  # (s, s)
     hard = torch.eye(size, dtype=keys.dtype)[keys.argsort(stable=True)]  # (s, s)
     depth = len(steps)
@@ -90,7 +102,8 @@ def draw_quicksort(
             ax.tick_params(labelsize=7)
         if d == 0:
             ax_keys.set_title("keys, medians, o (colour)", fontsize=9)
-            ax_split.set_title(f"{candidates} candidates z (blue: up): p(z)", fontsize=9)
+            ax_split.set_title(f"{candidates} candidates z ({proposal}; blue: up): p(z)",
+                               fontsize=9)
     distance = (soft - hard).abs().sum().item() / 2  # total weight off the hard permutation
     panels = (
         (grid[:depth, 2], soft, f"soft P, c = {certainty:.2g}: {distance:.2f} of {size} moved"),
@@ -107,14 +120,20 @@ def draw_quicksort(
 
 
 def quicksort_2d(
-    certainty: float = 10.0, candidates: int = 8, seed: int = 0, size: int = 8
+    certainty: float = 10.0,
+    candidates: int = 8,
+    seed: int = 0,
+    size: int = 8,
+    proposal: str = "swaps",
 ) -> w.VBox:
-    """Choose the certainty, the number of candidates and the seed of the random candidates:
-    the split layers of a differentiable quicksort on one list, and its soft permutation."""
+    """Choose the certainty, the number of candidates, how they are proposed and the seed of
+    uniform ones: the split layers of a differentiable quicksort on one list, and its soft
+    permutation."""
     controls = [
         w.FloatLogSlider(value=certainty, base=10, min=-1, max=math.log10(50), step=0.05,
                          description="certainty", continuous_update=False),
         int_slider("candidates", candidates, 1, 16),
+        w.ToggleButtons(options=sort.PROPOSALS, value=proposal, description="proposal"),
         int_slider("seed", seed, 0, 99),
     ]
     return figure_widget(controls, lambda fig, **v: draw_quicksort(fig, size=size, **v), (10, 6))
