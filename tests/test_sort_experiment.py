@@ -103,13 +103,14 @@ def test_command_writes_results_table_and_figure(tmp_path, capsys):
     sort.main(["--scale", "smoke", "--protocol", "neuralsort", "--sizes", "3", "--methods",
                "quicksort-perm", "diffsort", "--seeds", "0", "1", "--iterations", "4",
                "--out", str(tmp_path)])
-    record = json.loads((tmp_path / "neuralsort-smoke-s3-quicksort-perm-diffsort.json").read_text())
+    name = "neuralsort-smoke-s3-quicksort-perm-diffsort-it4"  # the iterations given: in the name
+    record = json.loads((tmp_path / f"{name}.json").read_text())
     assert record["protocol"] == "neuralsort" and record["machine"]["device"] == "cpu"
     assert record["task"] == sort.PROTOCOL and record["complete"]
     assert [(r["method"], r["seed"], r["digits"]) for r in record["runs"]] == [
         ("quicksort-perm", 0, 4), ("quicksort-perm", 1, 4), ("diffsort", 0, 4), ("diffsort", 1, 4)]
     assert "0.930 / 0.951" in capsys.readouterr().out  # the published row for n = 3
-    assert (tmp_path / "neuralsort-smoke-s3-quicksort-perm-diffsort.png").stat().st_size > 10_000
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000
 
 
 def test_records_of_one_protocol_combine_and_of_two_do_not():
@@ -147,7 +148,7 @@ def test_the_uniform_command_names_its_file_and_records_the_proposal(tmp_path):
     sort.main(["--scale", "smoke", "--protocol", "paper", "--sizes", "4", "--methods", "quicksort",
                "--seeds", "0", "--iterations", "2", "--proposal", "uniform",
                "--out", str(tmp_path)])
-    record = json.loads((tmp_path / "paper-smoke-s4-quicksort-uniform.json").read_text())
+    record = json.loads((tmp_path / "paper-smoke-s4-quicksort-it2-uniform.json").read_text())
     assert [run["proposal"] for run in record["runs"]] == ["uniform"]
 
 

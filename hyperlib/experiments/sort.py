@@ -454,6 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{args.protocol}-{args.scale}"
     name += "-s" + "-".join(map(str, args.sizes)) if args.sizes else ""
     name += "-" + "-".join(args.methods) if set(args.methods) != set(METHODS) else ""
+    name += f"-it{args.iterations}" if args.iterations else ""
     name += "-uniform" if args.proposal == "uniform" else ""
     path = Path(args.out) / f"{name}.json"
     record = _sweep(runs, args.protocol, args.device, args.scale, path)
