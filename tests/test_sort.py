@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyperlib.sort import (
+    PROPOSALS,
     SortLayer,
     duplicates,
     median_split,
@@ -47,15 +48,16 @@ def _soft_matrix(layer, keys, seed=0):
     st.integers(0, 2**31 - 1),
     st.booleans(),
     st.sampled_from([(), (3,), (2, 3)]),
+    st.sampled_from(PROPOSALS),
 )
-def test_eval_is_an_exact_stable_sort(s, b, seed, ties, item_shape):
+def test_eval_is_an_exact_stable_sort(s, b, seed, ties, item_shape, proposal):
     gen = torch.Generator().manual_seed(seed)
     if ties:  # few distinct values: many equal keys, ordered by position
         keys = torch.randint(0, 3, (b, s), generator=gen).double()
     else:
         keys = torch.randn(b, s, generator=gen, dtype=torch.float64)
     items = torch.randn(b, s, *item_shape, generator=gen, dtype=torch.float64)
-    sorted_items, sorted_keys = SortLayer(s).eval()(items, keys)
+    sorted_items, sorted_keys = SortLayer(s, proposal=proposal).eval()(items, keys)
     expected_items, expected_keys = _argsorted(items, keys)
     assert torch.equal(sorted_items, expected_items)
     assert torch.equal(sorted_keys, expected_keys)
