@@ -163,3 +163,29 @@ def test_step_times_go_side_by_side_and_are_saved(tmp_path, capsys):
     assert set(saved["ms_per_step"]["4"]) == {"quicksort", "neuralsort"}
     assert saved["options"] == {"batch": 2, "proposal": "swaps"} and saved["steps"] == 2
     assert "x: the ratio to NeuralSort's" in capsys.readouterr().out
+
+
+def test_standing_compares_the_best_of_each_side_per_size():
+    def run(method, exact, position, seed, proposal="swaps"):
+        return {"size": 8, "method": method, "proposal": proposal, "seed": seed,
+                "test": {"exact": exact, "position": position}}
+
+    record = {"protocol": "paper", "runs": [
+        run("quicksort", 0.10, 0.60, 0), run("quicksort", 0.20, 0.62, 1),  # 0.15 ± 0.05
+        run("quicksort-perm", 0.12, 0.70, 0), run("quicksort-perm", 0.12, 0.70, 1),
+        run("quicksort", 0.30, 0.80, 0, "uniform"),  # one seed, still a variant
+        run("softsort", 0.40, 0.705, 0), run("softsort", 0.20, 0.705, 1),  # 0.30 ± 0.10
+        run("diffsort", 0.25, 0.72, 0), run("diffsort", 0.25, 0.72, 1),
+    ]}
+    (row,) = sort.standing(record)
+    assert row["quicksort"] == "quicksort uniform" and row["exact"] == (0.30, 0.0)
+    assert row["baseline"] == "softsort" and row["baseline_exact"] == pytest.approx((0.30, 0.10))
+    assert row["position"] == 0.80 and row["baseline_position"] == 0.72
+    assert row["level_exact"] and row["level_position"]
+    record["runs"] = record["runs"][:4] + record["runs"][5:]  # without the uniform run
+    (row,) = sort.standing(record)
+    assert row["quicksort"] == "quicksort" and row["exact"] == pytest.approx((0.15, 0.05))
+    assert not row["level_exact"]  # 0.15 < 0.30 - 0.10
+    assert row["position"] == 0.70 and not row["level_position"]  # 0.70 < 0.72 - 0.01
+    assert "s =  8: exact quicksort 0.150±0.050 vs softsort 0.300±0.100 (short, -0.050)" in (
+        sort.standing_table(record))

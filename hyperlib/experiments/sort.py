@@ -323,6 +323,49 @@ def summary(record: dict) -> dict:
     }
 
 
+def standing(record: dict) -> list[dict]:
+    """Per size, the best quicksort variant against the best baseline, on the test means.
+
+    Exact match: each side's variant with the highest mean, with its std over seeds; the
+    quicksort is *level* when its mean is at least the baseline's mean minus the baseline's
+    std. Per position: each side's highest mean; level when within 0.01 of the baseline's.
+    """
+    stats, rows = summary(record), []
+    for size in sorted({size for size, _ in stats}):
+        sides = {side: {m: stats[(size, m)] for m in VARIANTS if (size, m) in stats
+                        and m.startswith("quicksort") == (side == "quicksort")}
+                 for side in ("quicksort", "baseline")}
+        if not all(sides.values()):
+            continue
+        best = {side: max(runs, key=lambda m, runs=runs: runs[m][0][0])
+                for side, runs in sides.items()}
+        (q_exact, q_std, _), _ = sides["quicksort"][best["quicksort"]]
+        (b_exact, b_std, _), _ = sides["baseline"][best["baseline"]]
+        q_pos = max(p for _, (p, _, _) in sides["quicksort"].values())
+        b_pos = max(p for _, (p, _, _) in sides["baseline"].values())
+        rows.append({"size": size, "quicksort": best["quicksort"], "exact": (q_exact, q_std),
+                     "baseline": best["baseline"], "baseline_exact": (b_exact, b_std),
+                     "position": q_pos, "baseline_position": b_pos,
+                     "level_exact": q_exact >= b_exact - b_std,
+                     "level_position": q_pos >= b_pos - 0.01})
+    return rows
+
+
+def standing_table(record: dict) -> str:
+    """:func:`standing` as text, a line per size."""
+    lines = []
+    for row in standing(record):
+        (q, q_std), (b, b_std) = row["exact"], row["baseline_exact"]
+        level = {True: "level", False: "short"}
+        lines.append(
+            f"s = {row['size']:2d}: exact {row['quicksort']} {q:.3f}±{q_std:.3f} vs "
+            f"{row['baseline']} {b:.3f}±{b_std:.3f} ({level[row['level_exact']]}, "
+            f"{q - (b - b_std):+.3f}) | per position {row['position']:.3f} vs "
+            f"{row['baseline_position']:.3f} ({level[row['level_position']]}, "
+            f"{row['position'] - (row['baseline_position'] - 0.01):+.3f})")
+    return "\n".join(lines)
+
+
 def table(record: dict) -> str:
     """Test accuracy per variant (rows) and size (columns): exact ± its std over seeds / per
     position, means over seeds; for the NeuralSort protocol the published figures below."""
