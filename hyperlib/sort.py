@@ -76,6 +76,7 @@ from hyperlib import checks
 
 PROPOSALS = ("swaps", "uniform")  # how the candidates beside the hard split are chosen
 
+
 def median_split(keys: Tensor) -> tuple[Tensor, Tensor]:
     """The median of each bucket and its hard half-split.
 
