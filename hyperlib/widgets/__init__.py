@@ -63,6 +63,7 @@ from hyperlib.widgets.neighbours import (
 from hyperlib.widgets.quicksort import (
     draw_quicksort,
     quicksort_2d,
+    quicksort_list,
     quicksort_steps,
 )
 from hyperlib.widgets.samples import (
@@ -98,6 +99,7 @@ __all__ = [
     "neighbours_1d",
     "neighbours_2d",
     "quicksort_2d",
+    "quicksort_list",
     "quicksort_steps",
     "raw_sigma",
     "read_pixels",

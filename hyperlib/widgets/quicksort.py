@@ -38,8 +38,8 @@ def quicksort_steps(
             for step in layer.soft_steps(keys.reshape(1, -1), generator)]
 
 
-def _quicksort_list(size: int) -> Tensor:
-    """The fixed list the sorting widget sorts: size keys, N(0, 1), two decimals."""
+def quicksort_list(size: int) -> Tensor:
+    """The fixed list the sorting widget sorts: (size,) keys, N(0, 1), two decimals."""
     keys = torch.randn(size, generator=torch.Generator().manual_seed(2018), dtype=torch.float64)
     return keys.mul(100).round().div(100)
 
@@ -64,7 +64,7 @@ def draw_quicksort(
     that bucket; grey: a repeat, p = 0). Right: the soft permutation matrix (sorted = P @
     items; its title counts the weight off the hard sort) and the hard one of evaluation mode.
     """
-    keys = _quicksort_list(size)  # (s,)
+    keys = quicksort_list(size)  # (s,)
     steps = quicksort_steps(keys, certainty, candidates, seed, proposal)
     soft = steps[-1]["mix"]  # (s, s)
     hard = torch.eye(size, dtype=keys.dtype)[keys.argsort(stable=True)]  # (s, s)
@@ -106,8 +106,8 @@ def draw_quicksort(
                                fontsize=9)
     distance = (soft - hard).abs().sum().item() / 2  # total weight off the hard permutation
     panels = (
-        (grid[:depth, 2], soft, f"soft P, c = {certainty:.2g}: {distance:.2f} of {size} moved"),
-        (grid[depth:, 2], hard, "hard P (eval)"),
+        (grid[:depth, 2], soft, f"soft M, c = {certainty:.2g}: {distance:.2f} of {size} moved"),
+        (grid[depth:, 2], hard, "hard sort (eval)"),
     )
     for cell, matrix, title in panels:
         ax = fig.add_subplot(cell)
