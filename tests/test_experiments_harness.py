@@ -200,7 +200,7 @@ def test_evaluating_switches_mode_and_gradients_off_and_back():
 
 
 def test_combine_keeps_the_run_that_finished_last_whatever_the_file_order():
-    run = {"size": 4, "method": "softsort", "seed": 0}
+    run = {"size": 4, "method": "softsort", "proposal": "swaps", "seed": 0}
     new = {"protocol": "paper", "machine": {"date": "2026-11-29"}, "runs": [{**run, "v": "new"}]}
     old = {"protocol": "paper", "machine": {"date": "2026-11-25"}, "runs": [{**run, "v": "old"}]}
     timed = {"protocol": "paper", "machine": {"date": "2026-11-20"},
