@@ -121,6 +121,9 @@ def test_records_of_one_protocol_combine_and_of_two_do_not():
     both = sort.combine([a, b])
     assert both["runs"] == [{**run, "test": 0.9}, {**run, "seed": 1}, {**run, "size": 8}]
     assert len(both["machines"]) == 2
+    # a joined record brings its own list of machines
+    again = sort.combine([both, {**b, "machine": {"device": "mps"}}])
+    assert [m["device"] for m in again["machines"]] == ["cpu", "cuda", "mps"]
     with pytest.raises(ValueError, match="different protocols"):
         sort.combine([a, {**b, "protocol": "neuralsort"}])
     with pytest.raises(ValueError, match="no results"):

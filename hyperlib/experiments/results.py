@@ -84,7 +84,7 @@ def combine(records: list[dict], key: tuple[str, ...], same: str) -> dict:
     seed) the one that finished last is kept: by its ``finished`` time, else by its file's date
     (runs stored before ``finished`` existed); on equal dates the later record's. Every record
     must agree on the field ``same`` (e.g. the protocol); ``machine`` comes from the first,
-    ``machines`` lists all."""
+    ``machines`` lists all (a record joined before brings its own list)."""
     if not records:
         raise ValueError("no results to combine")
     values = {record[same] for record in records}
@@ -95,8 +95,8 @@ def combine(records: list[dict], key: tuple[str, ...], same: str) -> dict:
     runs: dict[tuple, dict] = {}
     for _, _, run in sorted(dated, key=lambda item: item[:2]):
         runs[tuple(run[field] for field in key)] = run
-    return {**records[0], "runs": list(runs.values()),
-            "machines": [record["machine"] for record in records]}
+    machines = [m for record in records for m in record.get("machines", [record["machine"]])]
+    return {**records[0], "runs": list(runs.values()), "machines": machines}
 
 
 STORED = Path(__file__).resolve().parents[2] / "data" / "results"
