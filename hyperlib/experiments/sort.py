@@ -332,19 +332,18 @@ def standing(record: dict) -> list[dict]:
     """
     stats, rows = summary(record), []
     for size in sorted({size for size, _ in stats}):
-        sides = {side: {m: stats[(size, m)] for m in VARIANTS if (size, m) in stats
-                        and m.startswith("quicksort") == (side == "quicksort")}
-                 for side in ("quicksort", "baseline")}
-        if not all(sides.values()):
+        here = {m: stats[(size, m)] for m in VARIANTS if (size, m) in stats}
+        quick = {m: stat for m, stat in here.items() if m.startswith("quicksort")}
+        base = {m: stat for m, stat in here.items() if m not in quick}
+        if not quick or not base:
             continue
-        best = {side: max(runs, key=lambda m, runs=runs: runs[m][0][0])
-                for side, runs in sides.items()}
-        (q_exact, q_std, _), _ = sides["quicksort"][best["quicksort"]]
-        (b_exact, b_std, _), _ = sides["baseline"][best["baseline"]]
-        q_pos = max(p for _, (p, _, _) in sides["quicksort"].values())
-        b_pos = max(p for _, (p, _, _) in sides["baseline"].values())
-        rows.append({"size": size, "quicksort": best["quicksort"], "exact": (q_exact, q_std),
-                     "baseline": best["baseline"], "baseline_exact": (b_exact, b_std),
+        q, b = (max(side, key=lambda m, side=side: side[m][0][0]) for side in (quick, base))
+        (q_exact, q_std, _), _ = quick[q]
+        (b_exact, b_std, _), _ = base[b]
+        q_pos = max(position for _, (position, _, _) in quick.values())
+        b_pos = max(position for _, (position, _, _) in base.values())
+        rows.append({"size": size, "quicksort": q, "exact": (q_exact, q_std),
+                     "baseline": b, "baseline_exact": (b_exact, b_std),
                      "position": q_pos, "baseline_position": b_pos,
                      "level_exact": q_exact >= b_exact - b_std,
                      "level_position": q_pos >= b_pos - 0.01})
@@ -439,19 +438,22 @@ def step_times(
         x, _, order = lists.sample(configs[0].lists, torch.Generator().manual_seed(0))
         noise = torch.Generator(device).manual_seed(0)
         times: dict[str, list[float]] = {method: [] for method in methods}
-        trio = list(zip(methods, models, optimizers, strict=True))
+        contenders = list(zip(methods, models, optimizers, strict=True))
+
+        def sync() -> None:  # a CUDA step is timed once it has run, not once it is queued
+            if device == "cuda":
+                torch.cuda.synchronize()
+
         for round_ in tqdm(range(warmup + steps), desc=f"step times, s = {size}",
                            disable=not progress):
             turn = round_ % len(methods)  # who goes first rotates: no method always follows one
-            for method, model, optimizer in [*trio[turn:], *trio[:turn]]:
-                if device == "cuda":
-                    torch.cuda.synchronize()
+            for method, model, optimizer in [*contenders[turn:], *contenders[:turn]]:
+                sync()
                 start = time.perf_counter()
                 optimizer.zero_grad()
                 model.loss(x, order, noise).backward()
                 optimizer.step()
-                if device == "cuda":
-                    torch.cuda.synchronize()
+                sync()
                 if round_ >= warmup:
                     times[method].append(1000 * (time.perf_counter() - start))
         timed[size] = {method: float(np.median(t)) for method, t in times.items()}
