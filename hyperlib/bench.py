@@ -7,7 +7,10 @@ One step is forward + backward + Adam step (lr 0.005) on a batch of 64, loss the
 error to a fixed target. Three tasks, each at every size n:
 
 * ``identity``: the non-adaptive layer of the identity experiment, n units, k = n tuples
-  (g = l = 4, region 4, learned values): ``SparseLayer(n, n, n)``; target x.
+  (g = l = 4, region 4, learned values): ``SparseLayer(n, n, n)``, each tuple normalised over
+  its own samples; target x. Its normalisation schemes as methods beside it: ``pool`` (every
+  tuple over all k tuples' samples, ``chunk=n``: the scheme of the paper's code, O(k^2 m)) and
+  ``boxes`` (6 x 6 boxes of side about sigma per tuple, ``grid=6``: linear in k).
 * ``adaptive``: a hypernetwork per batch: output unit i gets one tuple whose input position,
   sigma and value are computed from x (x averaged down to 16 numbers, then one linear map
   to 3 n raw numbers), so each instance has its own sparse matrix; target x.
@@ -33,7 +36,8 @@ against the device's memory bandwidth as measured in the same run by copying 256
 device's memory, or when one step would take minutes (more than ``CPU_FLOPS`` floating-point
 operations on a CPU). ``--before PATH`` also measures the library found at PATH (e.g. a git
 worktree of an older commit) for the methods that run the library's product, interleaved in
-the same run, so that a change is compared under the same machine load. Other work on the
+the same run, so that a change is compared under the same machine load. The bandwidth share
+is modelled for the entry product only: ``pool`` and ``boxes`` leave it blank. Other work on the
 machine distorts every figure (the load average is printed); ``--threads 1`` is far less
 sensitive to it than a thread pool.
 """
@@ -65,12 +69,13 @@ from hyperlib.sampling import linear_index
 
 SIZES = (64, 256, 1024, 4096, 16384, 65536)
 TASKS = {
-    "identity": ("hyperlib", "compiled", "coo", "csr", "dense"),
+    "identity": ("hyperlib", "pool", "boxes", "compiled", "coo", "csr", "dense"),
     "adaptive": ("hyperlib", "coo", "dense"),
     "glimpse": ("hyperlib", "coo", "dense"),
 }
 OURS = ("hyperlib", "compiled")  # the methods that run the library's own product
 CPU_FLOPS = 2e11  # about a minute of warm-up and timed steps on two cores
+SCHEMES = {"pool": lambda n: {"chunk": n}, "boxes": lambda n: {"grid": 6}}  # identity only
 CONFIG = {"batch": 64, "g": 4, "l": 4, "region": 4, "lr": 0.005, "sigma_scale": 0.1,
           "glimpses": 4, "glimpse_side": 3, "glimpse_g": 8, "glimpse_l": 8, "summary": 16}
 
@@ -143,11 +148,12 @@ class DenseOf(nn.Module):
         return self.layer.forward_dense(x)
 
 
-def _layer(task: str, n: int) -> HyperLayer:
+def _layer(task: str, n: int, method: str = "hyperlib") -> HyperLayer:
     cfg = CONFIG
     if task == "identity":
+        scheme = SCHEMES[method](n) if method in SCHEMES else {}
         return SparseLayer(n, n, n, g=cfg["g"], l=cfg["l"], region=cfg["region"],
-                           sigma_scale=cfg["sigma_scale"])
+                           sigma_scale=cfg["sigma_scale"], **scheme)
     if task == "adaptive":
         return AdaptiveLayer(n, cfg["summary"], g=cfg["g"], l=cfg["l"], region=cfg["region"],
                              sigma_scale=cfg["sigma_scale"])
@@ -164,7 +170,7 @@ def model(task: str, method: str, n: int) -> nn.Module:
     """The module that ``method`` trains for ``task`` at size n."""
     if task == "identity" and method == "dense":
         return nn.Linear(n, n)
-    layer = _layer(task, n)
+    layer = _layer(task, n, method)
     if method in ("coo", "csr"):
         return TorchSparse(layer, method)
     if method == "dense":
@@ -195,7 +201,7 @@ def entries(task: str, n: int) -> int:
     return b * points * (4 + cfg["glimpse_g"] + cfg["glimpse_l"])
 
 
-def traffic(task: str, method: str, n: int, element: int = 4) -> int:
+def traffic(task: str, method: str, n: int, element: int = 4) -> int | None:
     """Bytes one training step's product must move at least, with numbers of ``element`` bytes.
 
     Per entry of the sparse tensor, forward: its two int64 offsets and weight, read one input,
@@ -206,6 +212,8 @@ def traffic(task: str, method: str, n: int, element: int = 4) -> int:
     gradient written, Adam reads weights, gradient and two moments and writes three.
     """
     b = CONFIG["batch"]
+    if method in SCHEMES:
+        return None  # not an entry product
     if task == "identity" and method == "dense":
         return 10 * n * n * element
     row = b if task == "identity" else 1
@@ -282,9 +290,9 @@ def measure(task: str, method: str, n: int, device: str, warmup: int, steps: int
             times.append(time.perf_counter() - start)
             if sum(times) > budget_s and len(times) >= 3:
                 break
-    median = statistics.median(times)
+    median, moved = statistics.median(times), traffic(task, method, n)
     return {"step_s": median, "steps": len(times), "peak_bytes": _peak(device) - baseline,
-            "bytes_per_s": traffic(task, method, n) / median}
+            "bytes_per_s": None if moved is None else moved / median}
 
 
 def bandwidth(device: str, megabytes: int = 256, repeats: int = 5) -> float:
@@ -313,6 +321,11 @@ def footprint(task: str, method: str, n: int) -> tuple[int, float]:
         return 4 * 4 * matrices * outputs * inputs, 6 * b * outputs * inputs
     if method == "coo":  # its backward writes W's gradient out densely, then masks it
         return 4 * matrices * outputs * inputs, 0.0
+    if method == "pool":  # each of the k tuples weighs all k m samples: (k, k m) numbers
+        pairs = n * entries(task, n)
+        return 64 * pairs, 30 * pairs
+    if method == "boxes":  # 36 boxes of 4 corners per tuple, and the running sums of x and y
+        return 64 * 4 * 36 * n + 4 * 8 * b * (n + 1), 0.0
     # sampled entries, their weights and what autograd keeps (about 64 bytes per entry), and
     # the batch's inputs, outputs and their gradients
     return 64 * entries(task, n) + 4 * 4 * b * (outputs + inputs), 0.0
@@ -390,9 +403,10 @@ def table(rows: list[dict], bandwidth_bytes: float) -> str:
 def _cell(result: dict, bandwidth_bytes: float) -> str:
     if "step_s" not in result:
         return f"{result['skipped'][:22]:^22}"
-    share = 100 * result["bytes_per_s"] / bandwidth_bytes
+    rate = result["bytes_per_s"]
+    share = "-" if rate is None else f"{100 * rate / bandwidth_bytes:.1f}"
     return (f"{result['step_s'] * 1e3:7.2f} {result['peak_bytes'] / 2**20:7.1f} "
-            f"{share:6.1f}")
+            f"{share:>6}")
 
 
 def _speedup(row: dict) -> str:

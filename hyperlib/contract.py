@@ -16,10 +16,15 @@ Two layouts: *batched* (indices (b, n, R), weights (b, n): every instance has it
 tensor) and *shared* (indices (n, R), weights (n,): one sparse tensor for the whole batch).
 The dense reference (:func:`densify`, :func:`contract_dense`) builds W explicitly; it is
 meant for tests and small examples.
+
+A sparse tensor can also be a list of *boxes* (:func:`contract_boxes`): lower and upper corners
+(n, R) and one weight per box, every entry inside a box carrying that weight. A box of any
+volume costs 2^R reads and writes, through cumulative sums of x and of y.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -77,6 +82,76 @@ def contract(indices: Tensor, weights: Tensor, x: Tensor, out_shape: Sequence[in
         y = x.new_zeros(b, math.prod(out_shape))  # (b, N_out)
         y = y.scatter_add(1, out, x.gather(1, inp) * weights)
     return y.view(b, *out_shape)
+
+
+def contract_boxes(
+    lower: Tensor, upper: Tensor, weights: Tensor, x: Tensor, out_shape: Sequence[int]
+) -> Tensor:
+    """y = W x for a W that is a sum of boxes, batched or shared.
+
+    lower, upper (b, n, R) or (n, R) long, weights (b, n) or (n,), x (b, *in_shape)
+    -> y (b, *out_shape). Box j holds the entries t with lower_j <= t < upper_j in every column
+    (empty where upper_j <= lower_j in some column), each with weight w_j:
+
+        y[o] = sum over boxes j that hold o in their output columns of  w_j * S_j,
+
+    S_j the sum of x over box j's input columns. S_j is read from the summed-area table of x
+    (cumulative sums along every input axis, 2^r_in reads by inclusion-exclusion), and each
+    box enters y through a difference array (2^r_out signed writes, then cumulative sums along
+    every output axis): time O(b (n 2^R + N_in + N_out)) whatever the boxes' volume. The
+    running sums are taken in float32 at least. Corners must satisfy 0 <= lower <= upper <=
+    size (not checked: that would need a sync).
+    """
+    out_shape = checks.shape(out_shape, "out_shape")
+    _check(lower, weights, x, out_shape)
+    _check(upper, weights, x, out_shape)
+    b, in_shape, split = x.size(0), tuple(x.shape[1:]), len(out_shape)
+    shared = lower.dim() == 2
+    wide = torch.promote_types(x.dtype, torch.float32)  # 16-bit running sums lose x
+    table = x.to(wide)  # (b, *in_shape) -> summed-area table (b, *(in_shape + 1)), zeros first
+    for axis in range(1, x.dim()):
+        zero = table.new_zeros(*table.shape[:axis], 1, *table.shape[axis + 1 :])
+        table = torch.cat([zero, table.cumsum(axis)], axis)
+    table = table.reshape(b, -1)
+    sums = 0  # (b, n): the sum of x over each box's input columns
+    for corner, sign in _corners(lower[..., split:], upper[..., split:]):
+        offset = linear_index(corner, [s + 1 for s in in_shape])  # (b, n) or (n,)
+        read = table.index_select(1, offset) if shared else table.gather(1, offset)
+        sums = sums + (-sign if len(in_shape) % 2 else sign) * read
+    boxed = sums * weights.to(wide)  # (b, n)
+    diff = table.new_zeros(b, math.prod(s + 1 for s in out_shape))  # difference array of y
+    for corner, sign in _corners(lower[..., :split], upper[..., :split]):
+        offset = linear_index(corner, [s + 1 for s in out_shape])
+        signed = boxed if sign > 0 else -boxed
+        diff = diff.index_add(1, offset, signed) if shared else diff.scatter_add(1, offset, signed)
+    y = diff.view(b, *(s + 1 for s in out_shape))
+    for axis in range(1, y.dim()):
+        y = y.cumsum(axis)
+    y = y[(slice(None), *(slice(0, s) for s in out_shape))]
+    return y.reshape(b, *out_shape).to(x.dtype)
+
+
+def _corners(lower: Tensor, upper: Tensor):
+    """The 2^c corners (.., n, c) of boxes with c columns, each with the sign (-1)^(number of
+    upper columns it takes)."""
+    for bits in itertools.product((False, True), repeat=lower.size(-1)):
+        take = torch.tensor(bits, device=lower.device)
+        yield torch.where(take, upper, lower), -1 if sum(bits) % 2 else 1
+
+
+def densify_boxes(lower: Tensor, upper: Tensor, weights: Tensor, shape: Sequence[int]) -> Tensor:
+    """The dense tensor of a list of boxes, overlapping boxes summed (for small shapes only).
+
+    lower, upper (..., n, R) long, weights (..., n) -> (..., *shape), R = len(shape).
+    """
+    shape = checks.shape(shape, "shape")
+    dense = weights.view(*weights.shape, *([1] * len(shape)))  # (..., n, 1, ..., 1)
+    for column, size in enumerate(shape):
+        t = torch.arange(size, device=weights.device)  # (size,)
+        inside = (lower[..., column, None] <= t) & (t < upper[..., column, None])  # (..., n, size)
+        axes = [size if d == column else 1 for d in range(len(shape))]
+        dense = dense * inside.view(*inside.shape[:-1], *axes)
+    return dense.sum(weights.dim() - 1)
 
 
 # The gathered rows of one block of entries take at most this many bytes: on a CPU they stay

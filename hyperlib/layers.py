@@ -21,7 +21,9 @@ r counts the *learned* index columns ``learn_cols``; the other columns come from
 integer ``template`` of shape (k, R) (e.g. each output unit gets its own tuples).
 
 ``train()``: each tuple becomes m = 2^r + g + l weighted integer tuples (differentiable in
-mu, sigma and v). ``eval()``: exactly sparse, one connection per tuple at round(mu) with
+mu, sigma and v), or, with ``grid=q``, a grid of q^r boxes of side about sigma that carry the
+Gaussian's mass (:func:`hyperlib.sampling.boxes`, :func:`hyperlib.contract.contract_boxes`).
+``eval()``: exactly sparse, one connection per tuple at round(mu) with
 value v.
 
 Checks: shapes, dtypes and devices are checked on every call (free: no synchronisation).
@@ -37,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from hyperlib import checks, sampling
-from hyperlib.contract import contract, contract_dense, densify
+from hyperlib.contract import contract, contract_boxes, contract_dense, densify, densify_boxes
 
 POOLINGS = ("fixed", "sorted", "random", "window")
 
@@ -69,6 +71,10 @@ class HyperLayer(nn.Module):
             Z-order of their rounded means (neighbours in the tensor pool together); "random",
             a random grouping drawn anew every step; "window", every tuple over the ``chunk``
             tuples around it in that Z-order (overlapping pools; chunk need not divide k).
+        grid: train on a grid of q = ``grid`` boxes per learned column instead of samples:
+            each tuple's value spread over q^r boxes of side about sigma, each weighted by the
+            Gaussian's mass in it (no pools; g, l and region unused). Linear in k whatever
+            sigma. None (default): the samples.
         bias: add a learned dense bias of shape ``out_shape``.
         check_finite: raise a ValueError when the hypernetwork returns NaN or inf (one sync).
     """
@@ -88,6 +94,7 @@ class HyperLayer(nn.Module):
         min_sigma: float = 1e-3,
         chunk: int = 1,
         pooling: str = "fixed",
+        grid: int | None = None,
         bias: bool = False,
         check_finite: bool = True,
     ) -> None:
@@ -111,7 +118,13 @@ class HyperLayer(nn.Module):
         checks.positive(min_sigma, "min_sigma")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if grid is not None:
+            checks.integer(grid, "grid (boxes per column)", 1)
+            if chunk > 1:
+                raise ValueError("a grid of boxes replaces the samples: pool them (chunk > 1) "
+                                 "or use the grid")
         self.g, self.l, self.region, self.chunk, self.pooling = g, l, region, chunk, pooling
+        self.grid = grid
         self.sigma_scale, self.min_sigma, self.check_finite = sigma_scale, min_sigma, check_finite
         self.register_buffer("learned", torch.tensor(cols))  # (r,)
         self.bias = nn.Parameter(torch.zeros(self.out_shape)) if bias else None
@@ -183,6 +196,8 @@ class HyperLayer(nn.Module):
         normalised over its pool; with ``pooling`` other than "fixed" the tuples come in their
         pooling order. Evaluation: n = k entries at round(mu) with weight v.
         """
+        if self.training and self.grid:
+            raise ValueError("a layer with a grid trains on boxes, not entries: see box_tensor()")
         means, sigmas, values = self.tuples(x)
         template = self.template  # (k, R), or (.., k, R) when the tuples are regrouped
         if self.training and self.chunk > 1 and self.pooling != "fixed":
@@ -201,6 +216,17 @@ class HyperLayer(nn.Module):
         indices = self._assemble(samples, template)  # (.., k, m, R)
         return indices.flatten(-3, -2), weights.flatten(-2)
 
+    def box_tensor(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The training tensor of a layer with ``grid`` = q, as boxes: lower and upper corners
+        (.., n, R) long and the weight of each entry inside (.., n), n = k q^r; the tuple's
+        value times its mass in the box, spread evenly over the box's entries."""
+        means, sigmas, values = self.tuples(x)
+        lower, upper, mass = sampling.boxes(means, sigmas, self.size, self.grid)  # (.., k, q^r)
+        weights = values.unsqueeze(-1) * mass / (upper - lower).prod(-1).clamp(min=1)
+        lower = self._assemble(lower, self.template)  # (.., k, q^r, R)
+        upper = self._assemble(upper, self.template + 1)
+        return lower.flatten(-3, -2), upper.flatten(-3, -2), weights.flatten(-2)
+
     def _grouping(self, means: Tensor, generator: torch.Generator | None) -> Tensor:
         """The order (.., k) in which consecutive runs of ``chunk`` tuples form the pools."""
         if self.pooling in ("sorted", "window"):
@@ -218,7 +244,11 @@ class HyperLayer(nn.Module):
         return full.index_copy(-1, self.learned, samples)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """y = W x (+ bias): x (b, *in_shape) -> (b, *out_shape), by gather + scatter-add."""
+        """y = W x (+ bias): x (b, *in_shape) -> (b, *out_shape), by gather + scatter-add, or
+        in training with a ``grid`` by summed-area tables (see :func:`contract_boxes`)."""
+        if self.training and self.grid:
+            y = contract_boxes(*self.box_tensor(x), x, self.out_shape)
+            return y if self.bias is None else y + self.bias
         indices, weights = self.sparse(x, generator)
         shared = self.pooling != "window"  # every tuple of a pool has the same entries
         if self.training and self.chunk > 1 and shared and len(self.learn_cols) == self.rank:
@@ -241,6 +271,8 @@ class HyperLayer(nn.Module):
         """The sparse tensor as a dense one: (b, *out_shape, *in_shape), or without b if shared.
 
         For small sizes only: a reference to check the fast path against."""
+        if self.training and self.grid:
+            return densify_boxes(*self.box_tensor(x), self.out_shape + self.in_shape)
         return densify(*self.sparse(x, generator), self.out_shape + self.in_shape)
 
     def forward_dense(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -253,7 +285,8 @@ class HyperLayer(nn.Module):
         return (
             f"in_shape={self.in_shape}, out_shape={self.out_shape}, k={self.k}, "
             f"learn_cols={self.learn_cols}, g={self.g}, l={self.l}, region={self.region}, "
-            f"sigma_scale={self.sigma_scale}, chunk={self.chunk}, bias={self.bias is not None}"
+            f"sigma_scale={self.sigma_scale}, chunk={self.chunk}, grid={self.grid}, "
+            f"bias={self.bias is not None}"
         )
 
 

@@ -77,6 +77,20 @@ def test_traffic_grows_with_the_entries():
     assert bench.traffic("identity", "dense", 64) == 10 * 64 * 64 * 4
 
 
+def test_identity_schemes_are_the_pool_and_the_boxes():
+    """pool: every tuple over all k tuples' samples; boxes: 6 x 6 boxes. Neither has a
+    modelled bandwidth share; the table prints '-' for it."""
+    pool, boxes = bench.model("identity", "pool", 16), bench.model("identity", "boxes", 16)
+    assert (pool.chunk, pool.grid) == (16, None) and (boxes.chunk, boxes.grid) == (1, 6)
+    assert bench.traffic("identity", "pool", 16) is None
+    result = bench.measure("identity", "boxes", 16, "cpu", warmup=0, steps=2, budget_s=0.01)
+    assert result["bytes_per_s"] is None and result["step_s"] > 0
+    row = {"task": "identity", "n": 16, "methods": {"boxes": result}}
+    assert bench.table([row], 1e9).splitlines()[-1].rstrip().endswith("-")
+    nbytes, flops = bench.footprint("identity", "pool", 4096)
+    assert nbytes > 2**33 and flops > 0  # the full pool at n = 4,096 needs > 8 GiB
+
+
 def test_bandwidth_is_a_plausible_rate():
     rate = bench.bandwidth("cpu", megabytes=8, repeats=2)
     assert 1e8 < rate < 1e13  # 0.1 GB/s .. 10 TB/s

@@ -8,7 +8,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hyperlib.contract import BLOCK_BYTES, block_rows, contract, contract_dense, densify
+from hyperlib.contract import (
+    BLOCK_BYTES,
+    block_rows,
+    contract,
+    contract_boxes,
+    contract_dense,
+    densify,
+    densify_boxes,
+)
 
 FEW = settings(max_examples=30, deadline=None)
 
@@ -118,6 +126,79 @@ def test_empty_batch_gives_an_empty_output_and_gradients(shared):
     assert contract_dense(densify(indices, weights, (2, 2, 4)), x, (2,)).shape == (0, 2)
 
 
+def _boxes(seed, shared, dtype=torch.float64):
+    """Random boxes (rank 2..4, some empty, some the whole range) over a random shape."""
+    gen, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    rank = rng.randint(2, 4)
+    split = rng.randint(1, rank - 1)
+    shape = [rng.randint(1, 5) for _ in range(rank)]
+    b, n = rng.randint(1, 3), rng.randint(1, 9)
+    prefix = (n,) if shared else (b, n)
+    ends = [torch.randint(0, s + 1, (*prefix, 2), generator=gen) for s in shape]
+    lower = torch.stack([e.min(-1).values for e in ends], -1)  # (.., n, R)
+    upper = torch.stack([e.max(-1).values for e in ends], -1)
+    upper[..., 0, :] = torch.tensor(shape)  # one box reaches the far end of every column
+    weights = torch.randn(prefix, generator=gen, dtype=dtype)
+    x = torch.randn(b, *shape[split:], generator=gen, dtype=dtype)
+    return lower, upper, weights, x, shape[:split], shape
+
+
+@FEW
+@given(st.integers(0, 2**31 - 1), st.booleans())
+def test_boxes_equal_the_dense_sum_of_their_entries(seed, shared):
+    lower, upper, weights, x, out_shape, shape = _boxes(seed, shared)
+    w1, x1 = weights.clone().requires_grad_(), x.clone().requires_grad_()
+    w2, x2 = weights.clone().requires_grad_(), x.clone().requires_grad_()
+    fast = contract_boxes(lower, upper, w1, x1, out_shape)
+    dense = contract_dense(densify_boxes(lower, upper, w2, shape), x2, out_shape)
+    assert fast.shape == (x.size(0), *out_shape)
+    torch.testing.assert_close(fast, dense)
+    grad = torch.randn_like(fast)
+    fast.backward(grad)
+    dense.backward(grad)
+    torch.testing.assert_close(w1.grad, w2.grad)
+    torch.testing.assert_close(x1.grad, x2.grad)
+
+
+def test_densify_boxes_matches_a_loop_over_entries():
+    lower, upper = torch.tensor([[0, 1], [1, 0], [2, 2]]), torch.tensor([[2, 3], [3, 1], [2, 3]])
+    weights = torch.tensor([1.0, 2.0, 5.0])  # the third box is empty (rows 2..1)
+    expected = torch.zeros(3, 3)
+    for lo, hi, w in zip(lower.tolist(), upper.tolist(), weights.tolist(), strict=True):
+        expected[lo[0] : hi[0], lo[1] : hi[1]] += w
+    torch.testing.assert_close(densify_boxes(lower, upper, weights, (3, 3)), expected)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_gradcheck_box_contraction(shared):
+    lower, upper, weights, x, out_shape, _ = _boxes(4, shared)
+    inputs = (weights.requires_grad_(), x.requires_grad_())
+    assert torch.autograd.gradcheck(
+        lambda w, v: contract_boxes(lower, upper, w, v, out_shape), inputs
+    )
+
+
+def test_box_work_does_not_grow_with_the_volume():
+    """Boxes of up to 10^12 entries in a (1e6 x 1e6) matrix, never materialised: the whole
+    input summed into the first row, then a one-entry box."""
+    n = 10**6
+    lower, upper = torch.tensor([[0, 0], [5, 7]]), torch.tensor([[1, n], [6, 8]])
+    x = torch.arange(2 * n, dtype=torch.float64).view(2, n)
+    y = contract_boxes(lower, upper, torch.tensor([1.0, 3.0], dtype=torch.float64), x, (n,))
+    assert y.shape == (2, n)
+    torch.testing.assert_close(y[:, 0], x.sum(1))
+    torch.testing.assert_close(y[:, 5], 3 * x[:, 7])
+    assert y[:, 1:5].eq(0).all() and y[:, 6:].eq(0).all()
+
+
+def test_half_precision_boxes_sum_in_float32():
+    """16-bit running sums of 4,096 ones stop at 2,048; the table is kept in float32."""
+    x = torch.ones(1, 4096, dtype=torch.float16)
+    lower, upper = torch.tensor([[0, 0]]), torch.tensor([[1, 4096]])
+    y = contract_boxes(lower, upper, torch.ones(1, dtype=torch.float16), x, (1,))
+    assert y.dtype == torch.float16 and y.item() == 4096
+
+
 IDX, W, X = torch.zeros(4, 2, dtype=torch.long), torch.zeros(4), torch.zeros(3, 5)
 
 
@@ -144,6 +225,8 @@ IDX, W, X = torch.zeros(4, 2, dtype=torch.long), torch.zeros(4), torch.zeros(3, 
 def test_bad_input_raises_naming_the_argument(args, error, name):
     with pytest.raises(error, match=name):
         contract(*args)
+    with pytest.raises(error, match=name):  # the box contraction checks the same way
+        contract_boxes(args[0], args[0], *args[1:])
 
 
 @pytest.mark.cuda

@@ -1,5 +1,6 @@
 """Continuous tuples -> integer samples -> normalised weights (hyperlib.sampling)."""
 
+import itertools
 import math
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyperlib.sampling import (
+    boxes,
     duplicates,
     log_densities,
     pool,
@@ -287,3 +289,74 @@ def test_z_order_interleaves_the_bits_most_significant_first():
     assert keys.tolist() == [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]
     bits = 0b000_011_101  # bit 2 of each column, then bit 1, then bit 0
     assert z_order(torch.tensor([[1, 2, 3]]), (2, 4, 8)).tolist() == [bits]
+
+
+def _phi(z):
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+
+@FEW
+@given(tuples(), st.integers(1, 7))
+def test_boxes_tile_a_grid_around_the_mean_and_hold_the_gaussians_mass(case, q):
+    means, sigmas, _, size, *_ = case
+    lower, upper, mass = boxes(means, sigmas, size, q)
+    k, r = means.shape
+    assert lower.shape == upper.shape == (k, q**r, r) and mass.shape == (k, q**r)
+    assert (lower >= 0).all() and (lower <= upper).all() and (upper <= torch.tensor(size)).all()
+    assert (mass >= 0).all()
+    torch.testing.assert_close(mass.sum(-1), torch.ones(k, dtype=mass.dtype))
+    for i in range(k):
+        for d in range(r):  # column d: q runs of side s, consecutive, cut only at the ends
+            side = min(max(math.floor(sigmas[i, d]), 1), size[d])
+            runs = sorted(set(zip(lower[i, :, d].tolist(), upper[i, :, d].tolist(), strict=True)))
+            column = [_phi((hi - 0.5 - means[i, d].item()) / sigmas[i, d].item())
+                      - _phi((lo - 0.5 - means[i, d].item()) / sigmas[i, d].item())
+                      for lo, hi in runs]
+            for (lo, hi), (next_lo, _) in itertools.pairwise(runs):
+                assert hi == next_lo and (hi - lo == side or hi == size[d])  # cut at the end
+            assert runs[0][0] <= means[i, d].round() < runs[-1][1]  # the grid holds mu
+            covered = sum(hi - lo for lo, hi in runs)
+            assert covered == min(q * side, size[d]) or runs[0][0] == 0  # shifted inside
+            marginal = [mass[i, (lower[i, :, d] == lo) & (upper[i, :, d] == hi)].sum()
+                        for lo, hi in runs]  # the boxes' mass, summed over the other columns
+            expected = torch.tensor(column, dtype=mass.dtype)
+            if expected.sum() > 1e-12:  # else the tails underflow and the grid divides 0 / 0
+                torch.testing.assert_close(torch.stack(marginal), expected / expected.sum())
+
+
+def test_boxes_of_a_narrow_tuple_put_its_mass_on_its_rounded_mean():
+    means = torch.tensor([[3.2, 6.7], [0.0, 9.0]], dtype=torch.float64)
+    lower, upper, mass = boxes(means, torch.full_like(means, 0.02), (10, 10), 5)
+    best = mass.argmax(-1)
+    assert mass.max(-1).values.gt(1 - 1e-9).all()  # 10 sigma from the next entry at least
+    assert lower[[0, 1], best].tolist() == [[3, 7], [0, 9]]
+    assert (upper - lower)[[0, 1], best].tolist() == [[1, 1], [1, 1]]
+
+
+def test_boxes_of_a_wide_tuple_are_sigma_wide_and_keep_far_masses_accurate():
+    """sigma 10.7 in a range of 200: 9 boxes of 10 around mu = 100. Far tails come from erfc:
+    at 17.5 sigma a box holds ~1e-69, which 1 - Phi would round to exactly 0."""
+    means, sigmas = torch.tensor([[100.0], [10.7]], dtype=torch.float64).split(1)
+    lower, upper, mass = boxes(means, sigmas, (200,), 9)
+    assert (upper - lower).eq(10).all() and lower[0, 0, 0] == 56  # cells [55.5, 145.5)
+    first = _phi((65.5 - 100) / 10.7) - _phi((55.5 - 100) / 10.7)
+    total = _phi((145.5 - 100) / 10.7) - _phi((55.5 - 100) / 10.7)
+    assert math.isclose(mass[0, 0].item(), first / total, rel_tol=1e-9)
+    mu, sigma = torch.tensor([[3.0], [0.2]], dtype=torch.float64).split(1)
+    far = boxes(mu, sigma, (20,), 8)
+    assert 0 < far[2][0, -1] < 1e-60 and far[1][0, -1, 0] == 8  # entry 7: [6.5, 7.5)
+
+
+def test_gradcheck_box_masses_wrt_means_and_sigmas():
+    means = torch.tensor([[2.3, 5.5], [7.9, 0.4]], dtype=torch.float64, requires_grad=True)
+    sigmas = torch.tensor([[1.3, 0.7], [3.1, 2.2]], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda m, s: boxes(m, s, (9, 8), 4)[2], (means, sigmas))
+
+
+def test_boxes_in_half_precision_take_their_masses_in_float32():
+    means = torch.tensor([[30.4]], dtype=torch.float16, requires_grad=True)
+    sigmas = torch.tensor([[0.002]], dtype=torch.float16)
+    mass = boxes(means, sigmas, (64,), 6)[2]
+    assert mass.dtype == torch.float16 and mass.sum().item() == 1.0
+    mass[0, 0].backward()
+    assert torch.isfinite(means.grad).all()

@@ -2,7 +2,8 @@
 
     python -m hyperlib.experiments.identity [--scale smoke|classroom|paper] [--sizes 8 16 ...]
         [--values fixed learned] [--method backprop|reinforce] [--plain]
-        [--scheme pool|per-tuple|chunks|sorted|random|window] [--chunk C] [--sigma-scale S]
+        [--scheme pool|per-tuple|chunks|sorted|random|window|boxes] [--chunk C] [--boxes Q]
+        [--sigma-scale S]
         [--iterations N] [--batch B] [--lr LR] [--samples G L] [--region R] [--seeds 0 1 2]
         [--device cpu] [--out runs/identity]
 
@@ -35,12 +36,15 @@ learned, r = 2) is trained on x ~ N(0, I) with batch 64 to minimise MSE(Wx, x): 
 tuple's weights are normalised over the pool of *all* tuples' samples (chunk = k), as the paper's
 code did; --scheme per-tuple normalises each tuple over its own m = 12 samples instead (the
 library's default, linear in k), which leaves tuples that land on the same diagonal entry stuck
-there; --scheme chunks, sorted, random and window pool `--chunk` tuples (every run records its
-scheme). The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer
-connection) on 10,000 fresh vectors, against iterations; the final layer is reported (there is no
-checkpoint selection: the fresh vectors are the test). With values fixed to 1 an MSE below 0.01
-means the rounded tuples are exactly the diagonal (one wrong connection costs 2 / n >= 0.0156 for n
-<= 128).
+there; --scheme chunks, sorted, random and window pool `--chunk` tuples; --scheme boxes spreads
+each tuple over a grid of `--boxes` x `--boxes` boxes of side about sigma, each weighted by the
+Gaussian's mass in it (no samples and no pool, linear in k). Every run records its scheme. The
+metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer connection)
+on 10,000 fresh vectors, against iterations; the final layer is reported (there is no checkpoint
+selection: the fresh vectors are the test). With values fixed to 1 an MSE below 0.01 means the
+rounded tuples are exactly the diagonal for n <= 128 (one wrong connection costs 2 / n >=
+0.0156); at every n, a run's first exact step is the first evaluation at which the rounded tuples
+are the diagonal, each entry once.
 
 Baseline (--method reinforce): the same parametrisation trained by REINFORCE. Every instance of
 the batch draws its own integer tuples round(z), z ~ N(mu, sigma), and the gradient of E[loss]
@@ -70,6 +74,7 @@ SCHEMES = {  # which samples each tuple's weights are normalised over, and the c
     "sorted": "the samples of its `chunk` nearest tuples (Z-order), regrouped every step",
     "random": "the samples of `chunk` tuples drawn at random anew every step",
     "window": "the samples of the `chunk` tuples around it in Z-order, O(k chunk m)",
+    "boxes": "no samples: a grid of `boxes` x `boxes` boxes of side ~sigma, O(k boxes^2 + n)",
 }
 CHUNKED = ("chunks", "sorted", "random", "window")  # the schemes whose pools hold `chunk` tuples
 
@@ -98,6 +103,7 @@ class Config:
     sigma_scale: float = 0.1
     scheme: str = "pool"  # backprop: which samples each tuple is normalised over (SCHEMES)
     chunk: int = 8  # tuples per pool of the CHUNKED schemes
+    boxes: int = 6  # boxes per column of the boxes scheme
     eval_every: int = 50
     eval_size: int = 10_000
 
@@ -116,6 +122,8 @@ class Config:
             raise ValueError(f"chunk {self.chunk} must be at most n = {self.n}")
         if self.n < 2 or self.iterations < 1 or self.batch < 2:
             raise ValueError(f"need n >= 2, iterations >= 1 and batch >= 2: {self}")
+        if self.boxes < 1:
+            raise ValueError(f"boxes must be >= 1, got {self.boxes}")
         if self.region > self.n:
             raise ValueError(f"region {self.region} is larger than n = {self.n}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -167,11 +175,12 @@ def build(cfg: Config) -> nn.Module:
     """The model of a run (parameters drawn from the global RNG: seed it first)."""
     if cfg.method == "reinforce":
         return ReinforceLayer(cfg.n, learn_values=cfg.learn_values, sigma_scale=cfg.sigma_scale)
-    chunk = {"pool": cfg.n, "per-tuple": 1}.get(cfg.scheme, cfg.chunk)
+    chunk = {"pool": cfg.n, "per-tuple": 1, "boxes": 1}.get(cfg.scheme, cfg.chunk)
     pooling = cfg.scheme if cfg.scheme in POOLINGS else "fixed"  # chunks: fixed pools
+    grid = cfg.boxes if cfg.scheme == "boxes" else None
     return SparseLayer(
         cfg.n, cfg.n, cfg.n, learn_values=cfg.learn_values, g=cfg.g, l=cfg.l,
-        region=cfg.region, sigma_scale=cfg.sigma_scale, chunk=chunk, pooling=pooling,
+        region=cfg.region, sigma_scale=cfg.sigma_scale, chunk=chunk, pooling=pooling, grid=grid,
     )
 
 
@@ -303,6 +312,7 @@ def variant(record: dict) -> str:
         name += " (plain)"
     if name == "backprop" and run["scheme"] != "pool":
         name += f" {run['scheme']}" + (f" of {run['chunk']}" if run["scheme"] in CHUNKED else "")
+        name += f" {run['boxes']} x {run['boxes']}" if run["scheme"] == "boxes" else ""
     if any(r["lr"] != protocol_lr(r["n"]) for r in record["runs"]):
         name += f" (lr {run['lr']:g})"
     if run["sigma_scale"] != Config.sigma_scale:
@@ -361,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="which samples each tuple is normalised over (default: the pool)")
     parser.add_argument("--chunk", type=harness.positive_int, default=8,
                         help="tuples per pool of the chunks, sorted, random and window schemes")
+    parser.add_argument("--boxes", type=harness.positive_int, default=6,
+                        help="boxes per column of the boxes scheme (a grid of Q x Q per tuple)")
     parser.add_argument("--samples", type=harness.natural_int, nargs=2, metavar=("G", "L"),
                         default=(4, 4), help="global and local samples per tuple")
     parser.add_argument("--region", type=harness.positive_int, default=4)
@@ -371,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     options = {**harness.preset(args, SCALES), "method": args.method,
                "control_variate": not args.plain, "g": args.samples[0], "l": args.samples[1],
                "region": args.region, "scheme": args.scheme, "chunk": args.chunk,
+               "boxes": args.boxes,
                "sigma_scale": args.sigma_scale}
     variants = harness.configs(parser, lambda: [
         [Config(n, learn_values=values == "learned", seed=seed, **options)
@@ -391,6 +404,7 @@ def _name(args, values: str) -> str:
     method = args.method + ("-plain" if args.plain else "")
     if args.scheme != "pool":
         method += f"-{args.scheme}" + (f"{args.chunk}" if args.scheme in CHUNKED else "")
+        method += f"{args.boxes}" if args.scheme == "boxes" else ""
     lr = f"-lr{args.lr:g}" if args.lr is not None else ""
     iterations = f"-it{args.iterations}" if args.iterations else ""
     sigma = f"-sigma{args.sigma_scale:g}" if args.sigma_scale != 0.1 else ""
