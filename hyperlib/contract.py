@@ -17,9 +17,10 @@ tensor) and *shared* (indices (n, R), weights (n,): one sparse tensor for the wh
 The dense reference (:func:`densify`, :func:`contract_dense`) builds W explicitly; it is
 meant for tests and small examples.
 
-A sparse tensor can also be a list of *boxes* (:func:`contract_boxes`): lower and upper corners
-(n, R) and one weight per box, every entry inside a box carrying that weight. A box of any
-volume costs 2^R reads and writes, through cumulative sums of x and of y.
+A tensor can also be a sum of k *separable profiles* (:func:`contract_profiles`): tuple i is
+the outer product over the R columns of a piecewise-constant profile of q pieces per column, a
+grid of q^R boxes of entries. A box of any volume costs 2^R reads and writes, through running
+sums of x and of y, so the product is linear in k whatever the boxes' sizes.
 """
 
 from __future__ import annotations
@@ -84,51 +85,107 @@ def contract(indices: Tensor, weights: Tensor, x: Tensor, out_shape: Sequence[in
     return y.view(b, *out_shape)
 
 
-def contract_boxes(
-    lower: Tensor, upper: Tensor, weights: Tensor, x: Tensor, out_shape: Sequence[int]
+def _check_profiles(lower: Tensor, upper: Tensor, heights: Tensor, x: Tensor,
+                    out_shape: tuple[int, ...]) -> None:
+    for name, tensor in (("lower", lower), ("upper", upper)):
+        if not isinstance(tensor, Tensor) or tensor.dtype != torch.long:
+            raise TypeError(f"{name} must be an int64 (torch.long) tensor")
+    checks.floating(heights, "heights")
+    checks.floating(x, "x")
+    if heights.dtype != x.dtype:
+        raise TypeError(f"heights ({heights.dtype}) and x ({x.dtype}) must share a dtype")
+    for name, tensor in (("lower", lower), ("upper", upper), ("heights", heights)):
+        if tensor.device != x.device:
+            raise ValueError(f"{name} is on {tensor.device} but x is on {x.device}")
+    if lower.dim() not in (3, 4) or not lower.shape == upper.shape == heights.shape:
+        raise ValueError(
+            "lower, upper and heights must share a shape (k, R, q) or (b, k, R, q); got "
+            f"{tuple(lower.shape)}, {tuple(upper.shape)}, {tuple(heights.shape)}"
+        )
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape (b, *in_shape), got {tuple(x.shape)}")
+    if lower.dim() == 4 and lower.size(0) != x.size(0):
+        raise ValueError(f"the profiles have batch size {lower.size(0)} but x has {x.size(0)}")
+    if lower.size(-2) != len(out_shape) + x.dim() - 1:
+        raise ValueError(f"the profiles must have R = {len(out_shape) + x.dim() - 1} columns "
+                         f"(len(out_shape) + len(in_shape)), got {lower.size(-2)}")
+
+
+def contract_profiles(
+    lower: Tensor, upper: Tensor, heights: Tensor, x: Tensor, out_shape: Sequence[int]
 ) -> Tensor:
-    """y = W x for a W that is a sum of boxes, batched or shared.
+    """y = W x for W a sum of k separable tensors with piecewise-constant profiles.
 
-    lower, upper (b, n, R) or (n, R) long, weights (b, n) or (n,), x (b, *in_shape)
-    -> y (b, *out_shape). Box j holds the entries t with lower_j <= t < upper_j in every column
-    (empty where upper_j <= lower_j in some column), each with weight w_j:
+    lower, upper (k, R, q) or (b, k, R, q) long, heights of the same shape, x (b, *in_shape)
+    -> y (b, *out_shape). Tuple i contributes the outer product over columns d of its profile
 
-        y[o] = sum over boxes j that hold o in their output columns of  w_j * S_j,
+        p_id(t) = sum over pieces j of  heights[i, d, j] * [lower[i, d, j] <= t < upper[i, d, j]]
 
-    S_j the sum of x over box j's input columns. S_j is read from the summed-area table of x
-    (cumulative sums along every input axis, 2^r_in reads by inclusion-exclusion), and each
-    box enters y through a difference array (2^r_out signed writes, then cumulative sums along
-    every output axis): time O(b (n 2^R + N_in + N_out)) whatever the boxes' volume. The
-    running sums are taken in float32 at least. Corners must satisfy 0 <= lower <= upper <=
-    size (not checked: that would need a sync).
+    (a piece with upper <= lower is empty), a grid of q^R boxes. Its input profiles meet x
+    through the summed-area table of x (running sums along every input axis: a box's sum of x
+    in 2^r_in reads), the result spreads over its output profiles through a difference array
+    (2^r_out signed writes per box, then running sums along every output axis): time
+    O(b (k q^r_in 2^r_in + k q^r_out 2^r_out + N_in + N_out)) whatever the boxes' volume. The
+    running sums are taken in float32 at least. Pieces must satisfy 0 <= lower <= upper <= size
+    (not checked: that would need a sync).
     """
     out_shape = checks.shape(out_shape, "out_shape")
-    _check(lower, weights, x, out_shape)
-    _check(upper, weights, x, out_shape)
+    _check_profiles(lower, upper, heights, x, out_shape)
     b, in_shape, split = x.size(0), tuple(x.shape[1:]), len(out_shape)
-    shared = lower.dim() == 2
+    shared = lower.dim() == 3
+    # batch last, as in the entry product: every box moves whole rows of b numbers
     wide = torch.promote_types(x.dtype, torch.float32)  # 16-bit running sums lose x
-    table = x.to(wide)  # (b, *in_shape) -> summed-area table (b, *(in_shape + 1)), zeros first
-    for axis in range(1, x.dim()):
-        zero = table.new_zeros(*table.shape[:axis], 1, *table.shape[axis + 1 :])
-        table = torch.cat([zero, table.cumsum(axis)], axis)
-    table = table.reshape(b, -1)
-    sums = 0  # (b, n): the sum of x over each box's input columns
-    for corner, sign in _corners(lower[..., split:], upper[..., split:]):
-        offset = linear_index(corner, [s + 1 for s in in_shape])  # (b, n) or (n,)
-        read = table.index_select(1, offset) if shared else table.gather(1, offset)
+    heights = heights.to(wide)
+    table = _running_sums(x.to(wide).reshape(b, -1).t().reshape(*in_shape, b))  # (M_in, b)
+    box_lower, box_upper, box_heights = _grid(lower, upper, heights, slice(split, None))
+    sums = 0  # (k Q_in, b): the sum of x over each input box, Q_in = q^r_in
+    for corner, sign in _corners(box_lower, box_upper):
+        offset = linear_index(corner, [s + 1 for s in in_shape])  # (k Q_in,) or (b, k Q_in)
+        read = table.index_select(0, offset) if shared else table.gather(0, offset.t())
         sums = sums + (-sign if len(in_shape) % 2 else sign) * read
-    boxed = sums * weights.to(wide)  # (b, n)
-    diff = table.new_zeros(b, math.prod(s + 1 for s in out_shape))  # difference array of y
-    for corner, sign in _corners(lower[..., :split], upper[..., :split]):
-        offset = linear_index(corner, [s + 1 for s in out_shape])
-        signed = boxed if sign > 0 else -boxed
-        diff = diff.index_add(1, offset, signed) if shared else diff.scatter_add(1, offset, signed)
-    y = diff.view(b, *(s + 1 for s in out_shape))
-    for axis in range(1, y.dim()):
+    k = heights.size(-3)
+    boxed = (sums * _rows(box_heights)).unflatten(0, (k, -1)).sum(1)  # (k, b): <x, profile>
+
+    box_lower, box_upper, box_heights = _grid(lower, upper, heights, slice(0, split))
+    spread = (_rows(box_heights).unflatten(0, (k, -1)) * boxed.unsqueeze(1)).flatten(0, 1)
+    diff = table.new_zeros(math.prod(s + 1 for s in out_shape), b)  # difference array of y
+    for corner, sign in _corners(box_lower, box_upper):
+        offset = linear_index(corner, [s + 1 for s in out_shape])  # (k Q_out,) or (b, k Q_out)
+        signed = spread if sign > 0 else -spread  # (k Q_out, b)
+        if shared:
+            diff = diff.index_add(0, offset, signed)
+        else:
+            diff = diff.scatter_add(0, offset.t(), signed)
+    y = diff.view(*(s + 1 for s in out_shape), b)
+    for axis in range(split):
         y = y.cumsum(axis)
-    y = y[(slice(None), *(slice(0, s) for s in out_shape))]
-    return y.reshape(b, *out_shape).to(x.dtype)
+    y = y[tuple(slice(0, s) for s in out_shape)].reshape(-1, b)  # (N_out, b)
+    return y.t().reshape(b, *out_shape).to(x.dtype)
+
+
+def _grid(lower: Tensor, upper: Tensor, heights: Tensor, columns: slice):
+    """The boxes of the pieces of ``columns`` (c of them): every choice of one piece per
+    column. (.., k, R, q) -> corners (.., k Q, c) long and heights (.., k Q), Q = q^c."""
+    lower, upper, heights = lower[..., columns, :], upper[..., columns, :], heights[..., columns, :]
+    c, q = lower.shape[-2:]
+    choice = torch.cartesian_prod(*[torch.arange(q, device=lower.device)] * c).view(-1, c)
+    pick = (..., torch.arange(c, device=lower.device), choice)  # piece choice[j, d] of column d
+    corners = (lower[pick].flatten(-3, -2), upper[pick].flatten(-3, -2))  # (.., k Q, c)
+    return *corners, heights[pick].prod(-1).flatten(-2)
+
+
+def _rows(heights: Tensor) -> Tensor:
+    """Per-box numbers (n,) or (b, n) as a column against rows of b: (n, 1) or (n, b)."""
+    return heights.unsqueeze(-1) if heights.dim() == 1 else heights.t()
+
+
+def _running_sums(x: Tensor) -> Tensor:
+    """The summed-area table of x (*shape, b) along its leading axes, a zero slice first in
+    each: (*(shape + 1), b) flattened to (M, b); entry t holds the sum of x over [0, t)."""
+    for axis in range(x.dim() - 1):
+        zero = x.new_zeros(*x.shape[:axis], 1, *x.shape[axis + 1 :])
+        x = torch.cat([zero, x.cumsum(axis)], axis)
+    return x.reshape(-1, x.size(-1))
 
 
 def _corners(lower: Tensor, upper: Tensor):
@@ -139,19 +196,22 @@ def _corners(lower: Tensor, upper: Tensor):
         yield torch.where(take, upper, lower), -1 if sum(bits) % 2 else 1
 
 
-def densify_boxes(lower: Tensor, upper: Tensor, weights: Tensor, shape: Sequence[int]) -> Tensor:
-    """The dense tensor of a list of boxes, overlapping boxes summed (for small shapes only).
+def densify_profiles(lower: Tensor, upper: Tensor, heights: Tensor,
+                     shape: Sequence[int]) -> Tensor:
+    """The dense tensor of a sum of separable profiles (for small shapes only).
 
-    lower, upper (..., n, R) long, weights (..., n) -> (..., *shape), R = len(shape).
+    lower, upper, heights (..., k, R, q) -> (..., *shape), R = len(shape).
     """
     shape = checks.shape(shape, "shape")
-    dense = weights.view(*weights.shape, *([1] * len(shape)))  # (..., n, 1, ..., 1)
+    dense = None  # (..., k, *shape) built one column at a time
     for column, size in enumerate(shape):
-        t = torch.arange(size, device=weights.device)  # (size,)
-        inside = (lower[..., column, None] <= t) & (t < upper[..., column, None])  # (..., n, size)
+        t = torch.arange(size, device=heights.device)  # (size,)
+        inside = (lower[..., column, :, None] <= t) & (t < upper[..., column, :, None])
+        profile = (heights[..., column, :, None] * inside).sum(-2)  # (..., k, size)
         axes = [size if d == column else 1 for d in range(len(shape))]
-        dense = dense * inside.view(*inside.shape[:-1], *axes)
-    return dense.sum(weights.dim() - 1)
+        profile = profile.view(*profile.shape[:-1], *axes)
+        dense = profile if dense is None else dense * profile
+    return dense.sum(heights.dim() - 3)
 
 
 # The gathered rows of one block of entries take at most this many bytes: on a CPU they stay

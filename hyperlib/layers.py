@@ -22,7 +22,7 @@ integer ``template`` of shape (k, R) (e.g. each output unit gets its own tuples)
 
 ``train()``: each tuple becomes m = 2^r + g + l weighted integer tuples (differentiable in
 mu, sigma and v), or, with ``grid=q``, a grid of q^r boxes of side about sigma that carry the
-Gaussian's mass (:func:`hyperlib.sampling.boxes`, :func:`hyperlib.contract.contract_boxes`).
+Gaussian's mass (:func:`hyperlib.sampling.boxes`, :func:`hyperlib.contract.contract_profiles`).
 ``eval()``: exactly sparse, one connection per tuple at round(mu) with
 value v.
 
@@ -39,7 +39,13 @@ import torch
 from torch import Tensor, nn
 
 from hyperlib import checks, sampling
-from hyperlib.contract import contract, contract_boxes, contract_dense, densify, densify_boxes
+from hyperlib.contract import (
+    contract,
+    contract_dense,
+    contract_profiles,
+    densify,
+    densify_profiles,
+)
 
 POOLINGS = ("fixed", "sorted", "random", "window")
 
@@ -197,7 +203,7 @@ class HyperLayer(nn.Module):
         pooling order. Evaluation: n = k entries at round(mu) with weight v.
         """
         if self.training and self.grid:
-            raise ValueError("a layer with a grid trains on boxes, not entries: see box_tensor()")
+            raise ValueError("a layer with a grid trains on boxes, not entries: see profiles()")
         means, sigmas, values = self.tuples(x)
         template = self.template  # (k, R), or (.., k, R) when the tuples are regrouped
         if self.training and self.chunk > 1 and self.pooling != "fixed":
@@ -216,16 +222,24 @@ class HyperLayer(nn.Module):
         indices = self._assemble(samples, template)  # (.., k, m, R)
         return indices.flatten(-3, -2), weights.flatten(-2)
 
-    def box_tensor(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The training tensor of a layer with ``grid`` = q, as boxes: lower and upper corners
-        (.., n, R) long and the weight of each entry inside (.., n), n = k q^r; the tuple's
-        value times its mass in the box, spread evenly over the box's entries."""
+    def profiles(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The training tensor of a layer with ``grid`` = q: per tuple and column, q pieces
+        lower, upper (.., k, R, q) long and their heights (.., k, R, q) (see
+        :func:`~hyperlib.contract.contract_profiles`). A learned column's pieces are the boxes
+        of :func:`~hyperlib.sampling.boxes`, each of height mass / width (the value times it
+        in the first learned column); a template column has one piece [t, t + 1) of height 1."""
         means, sigmas, values = self.tuples(x)
-        lower, upper, mass = sampling.boxes(means, sigmas, self.size, self.grid)  # (.., k, q^r)
-        weights = values.unsqueeze(-1) * mass / (upper - lower).prod(-1).clamp(min=1)
-        lower = self._assemble(lower, self.template)  # (.., k, q^r, R)
-        upper = self._assemble(upper, self.template + 1)
-        return lower.flatten(-3, -2), upper.flatten(-3, -2), weights.flatten(-2)
+        lower, upper, mass = sampling.boxes(means, sigmas, self.size, self.grid)  # (.., k, r, q)
+        heights = mass / (upper - lower).clamp(min=1)  # (.., k, r, q)
+        scaled = heights[..., :1, :] * values[..., None, None]  # the value, in the first column
+        heights = torch.cat([scaled, heights[..., 1:, :]], -2)
+        first = torch.arange(self.grid, device=x.device) == 0  # (q,)
+        fixed = self.template.expand(*means.shape[:-1], self.rank).unsqueeze(-1)  # (.., k, R, 1)
+        fixed = fixed.expand(*fixed.shape[:-1], self.grid)  # a fixed column's piece 0: its entry
+        pieces = (fixed, fixed + first, first.to(heights.dtype).expand(fixed.shape))
+        learned = (lower, upper, heights)  # into the learned columns
+        pairs = zip(pieces, learned, strict=True)
+        return tuple(piece.index_copy(-2, self.learned, column) for piece, column in pairs)
 
     def _grouping(self, means: Tensor, generator: torch.Generator | None) -> Tensor:
         """The order (.., k) in which consecutive runs of ``chunk`` tuples form the pools."""
@@ -245,9 +259,9 @@ class HyperLayer(nn.Module):
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """y = W x (+ bias): x (b, *in_shape) -> (b, *out_shape), by gather + scatter-add, or
-        in training with a ``grid`` by summed-area tables (see :func:`contract_boxes`)."""
+        in training with a ``grid`` by summed-area tables (see :func:`contract_profiles`)."""
         if self.training and self.grid:
-            y = contract_boxes(*self.box_tensor(x), x, self.out_shape)
+            y = contract_profiles(*self.profiles(x), x, self.out_shape)
             return y if self.bias is None else y + self.bias
         indices, weights = self.sparse(x, generator)
         shared = self.pooling != "window"  # every tuple of a pool has the same entries
@@ -272,7 +286,7 @@ class HyperLayer(nn.Module):
 
         For small sizes only: a reference to check the fast path against."""
         if self.training and self.grid:
-            return densify_boxes(*self.box_tensor(x), self.out_shape + self.in_shape)
+            return densify_profiles(*self.profiles(x), self.out_shape + self.in_shape)
         return densify(*self.sparse(x, generator), self.out_shape + self.in_shape)
 
     def forward_dense(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

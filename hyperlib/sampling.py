@@ -154,20 +154,21 @@ def window(samples: Tensor, width: int) -> Tensor:
 def boxes(
     means: Tensor, sigmas: Tensor, size: Sequence[int], q: int = 6
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Each continuous tuple as a grid of q^r boxes of side about sigma, and its mass in each.
+    """Each continuous tuple as q boxes per column of side about sigma, and its mass in each.
 
-    means, sigmas (..., k, r) -> lower, upper (..., k, q^r, r) long, mass (..., k, q^r).
+    means, sigmas (..., k, r) -> lower, upper (..., k, r, q) long, mass (..., k, r, q).
 
     In column d the boxes are q consecutive runs of s_d = clamp(floor(sigma_d), 1, size_d)
     indices, the grid centred on mu_d (it spans q s_d indices: q = 6 holds mu +- 3 sigma) and
     shifted to lie inside the range, as the local samples' box is; where q s_d > size_d it
     starts at 0, the box over the end is cut and those past it are empty (mass 0). Entry t
     stands for the interval [t - 1/2, t + 1/2), so the box lower..upper - 1 holds the Gaussian's
-    mass Phi((upper - 1/2 - mu) / sigma) - Phi((lower - 1/2 - mu) / sigma); the masses are
-    normalised over the q boxes of each column, and a box's mass is the product over columns
-    (it sums to 1 over a tuple's boxes). The corners are detached; the masses carry gradients
-    to mu and sigma. When sigma < 2 every box is one index, and the tuple is a dense Gaussian
-    on the q^r indices around mu. Half and bfloat16 tuples get their masses in float32.
+    mass Phi((upper - 1/2 - mu) / sigma) - Phi((lower - 1/2 - mu) / sigma), normalised over the
+    q boxes of the column. The tuple is the outer product of its columns: q^r boxes, box
+    (j_1, .., j_r) holding the product of the columns' masses (they sum to 1). The corners are
+    detached; the masses carry gradients to mu and sigma. When sigma < 2 every box is one index,
+    and the tuple is a Gaussian on the q^r indices around mu. Half and bfloat16 tuples get their
+    masses in float32.
     """
     size = checks.shape(size, "size")
     r = len(size)
@@ -176,23 +177,18 @@ def boxes(
     q = checks.integer(q, "q (boxes per column)", 1)
     sizes = _sizes(size, means)  # (r,)
     side = sigmas.detach().floor().clamp(min=1).minimum(sizes)  # (..., k, r)
-    step = torch.arange(q, device=means.device, dtype=means.dtype)  # (q,)
     start = (means.detach() + 1 - q * side / 2).floor()  # (..., k, r): the grid's middle
     # is mu, or the nearest half-integer above it when q s is even
     start = start.minimum(sizes - q * side).clamp(min=0)
+    step = torch.arange(q, device=means.device, dtype=means.dtype)  # (q,)
     lower = start.unsqueeze(-1) + step * side.unsqueeze(-1)  # (..., k, r, q)
-    upper = (lower + side.unsqueeze(-1)).clamp(min=0).minimum(sizes.unsqueeze(-1))
-    lower = lower.clamp(min=0).minimum(sizes.unsqueeze(-1))
+    upper = (lower + side.unsqueeze(-1)).minimum(sizes.unsqueeze(-1))
+    lower = lower.minimum(sizes.unsqueeze(-1))
     wide = torch.promote_types(means.dtype, torch.float32)  # 16-bit erfc: too coarse
     mu, sigma = means.to(wide).unsqueeze(-1), sigmas.to(wide).unsqueeze(-1)  # (..., k, r, 1)
-    mass = _interval_mass(lower.to(wide) - 0.5, upper.to(wide) - 0.5, mu, sigma)  # (..., k, r, q)
+    mass = _interval_mass(lower.to(wide) - 0.5, upper.to(wide) - 0.5, mu, sigma)
     mass = mass / mass.sum(-1, keepdim=True).clamp(min=torch.finfo(wide).tiny)
-
-    grid = torch.cartesian_prod(*[torch.arange(q, device=means.device)] * r).view(-1, r)
-    column = torch.arange(r, device=means.device)  # (r,)
-    pick = (column, grid)  # box j takes its d-th column's box grid[j, d]: (q^r, r)
-    lower, upper = lower[(..., *pick)], upper[(..., *pick)]  # (..., k, q^r, r)
-    return lower.long(), upper.long(), mass[(..., *pick)].prod(-1).to(means.dtype)
+    return lower.long(), upper.long(), mass.to(means.dtype)
 
 
 def _interval_mass(a: Tensor, b: Tensor, mu: Tensor, sigma: Tensor) -> Tensor:

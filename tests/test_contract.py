@@ -12,10 +12,10 @@ from hyperlib.contract import (
     BLOCK_BYTES,
     block_rows,
     contract,
-    contract_boxes,
     contract_dense,
+    contract_profiles,
     densify,
-    densify_boxes,
+    densify_profiles,
 )
 
 FEW = settings(max_examples=30, deadline=None)
@@ -126,77 +126,87 @@ def test_empty_batch_gives_an_empty_output_and_gradients(shared):
     assert contract_dense(densify(indices, weights, (2, 2, 4)), x, (2,)).shape == (0, 2)
 
 
-def _boxes(seed, shared, dtype=torch.float64):
-    """Random boxes (rank 2..4, some empty, some the whole range) over a random shape."""
+def _profiles(seed, shared, dtype=torch.float64):
+    """Random separable profiles (rank 2..4, q 1..3 pieces per column, some empty, some the
+    whole range) over a random shape, and an input."""
     gen, rng = torch.Generator().manual_seed(seed), random.Random(seed)
     rank = rng.randint(2, 4)
     split = rng.randint(1, rank - 1)
     shape = [rng.randint(1, 5) for _ in range(rank)]
-    b, n = rng.randint(1, 3), rng.randint(1, 9)
-    prefix = (n,) if shared else (b, n)
-    ends = [torch.randint(0, s + 1, (*prefix, 2), generator=gen) for s in shape]
-    lower = torch.stack([e.min(-1).values for e in ends], -1)  # (.., n, R)
-    upper = torch.stack([e.max(-1).values for e in ends], -1)
-    upper[..., 0, :] = torch.tensor(shape)  # one box reaches the far end of every column
-    weights = torch.randn(prefix, generator=gen, dtype=dtype)
+    b, k, q = rng.randint(1, 3), rng.randint(1, 4), rng.randint(1, 3)
+    prefix = (k,) if shared else (b, k)
+    ends = torch.stack([torch.randint(0, s + 1, (*prefix, q, 2), generator=gen) for s in shape], -3)
+    lower, upper = ends.min(-1).values, ends.max(-1).values  # (.., k, R, q)
+    upper[..., 0, :, 0] = torch.tensor(shape)  # one piece reaches the far end of each column
+    heights = torch.randn(lower.shape, generator=gen, dtype=dtype)
     x = torch.randn(b, *shape[split:], generator=gen, dtype=dtype)
-    return lower, upper, weights, x, shape[:split], shape
+    return lower, upper, heights, x, shape[:split], shape
 
 
 @FEW
 @given(st.integers(0, 2**31 - 1), st.booleans())
-def test_boxes_equal_the_dense_sum_of_their_entries(seed, shared):
-    lower, upper, weights, x, out_shape, shape = _boxes(seed, shared)
-    w1, x1 = weights.clone().requires_grad_(), x.clone().requires_grad_()
-    w2, x2 = weights.clone().requires_grad_(), x.clone().requires_grad_()
-    fast = contract_boxes(lower, upper, w1, x1, out_shape)
-    dense = contract_dense(densify_boxes(lower, upper, w2, shape), x2, out_shape)
+def test_profiles_equal_the_dense_sum_of_their_boxes(seed, shared):
+    lower, upper, heights, x, out_shape, shape = _profiles(seed, shared)
+    h1, x1 = heights.clone().requires_grad_(), x.clone().requires_grad_()
+    h2, x2 = heights.clone().requires_grad_(), x.clone().requires_grad_()
+    fast = contract_profiles(lower, upper, h1, x1, out_shape)
+    dense = contract_dense(densify_profiles(lower, upper, h2, shape), x2, out_shape)
     assert fast.shape == (x.size(0), *out_shape)
     torch.testing.assert_close(fast, dense)
     grad = torch.randn_like(fast)
     fast.backward(grad)
     dense.backward(grad)
-    torch.testing.assert_close(w1.grad, w2.grad)
+    torch.testing.assert_close(h1.grad, h2.grad)
     torch.testing.assert_close(x1.grad, x2.grad)
 
 
-def test_densify_boxes_matches_a_loop_over_entries():
-    lower, upper = torch.tensor([[0, 1], [1, 0], [2, 2]]), torch.tensor([[2, 3], [3, 1], [2, 3]])
-    weights = torch.tensor([1.0, 2.0, 5.0])  # the third box is empty (rows 2..1)
-    expected = torch.zeros(3, 3)
-    for lo, hi, w in zip(lower.tolist(), upper.tolist(), weights.tolist(), strict=True):
-        expected[lo[0] : hi[0], lo[1] : hi[1]] += w
-    torch.testing.assert_close(densify_boxes(lower, upper, weights, (3, 3)), expected)
+def test_densify_profiles_matches_a_loop_over_boxes():
+    """Two tuples over a 3 x 4 matrix, two pieces per column; tuple 1's second row piece is
+    empty (rows 2..1)."""
+    lower = torch.tensor([[[0, 2], [1, 3]], [[1, 2], [0, 2]]])  # (k, R, q)
+    upper = torch.tensor([[[2, 3], [3, 4]], [[2, 2], [2, 4]]])
+    heights = torch.tensor([[[1.0, 2.0], [3.0, 5.0]], [[7.0, 11.0], [13.0, 17.0]]])
+    expected = torch.zeros(3, 4)
+    for i in range(2):
+        for a in range(2):
+            for c in range(2):
+                rows = slice(lower[i, 0, a], upper[i, 0, a])
+                cols = slice(lower[i, 1, c], upper[i, 1, c])
+                expected[rows, cols] += heights[i, 0, a] * heights[i, 1, c]
+    torch.testing.assert_close(densify_profiles(lower, upper, heights, (3, 4)), expected)
 
 
 @pytest.mark.parametrize("shared", [False, True])
-def test_gradcheck_box_contraction(shared):
-    lower, upper, weights, x, out_shape, _ = _boxes(4, shared)
-    inputs = (weights.requires_grad_(), x.requires_grad_())
+def test_gradcheck_profile_contraction(shared):
+    lower, upper, heights, x, out_shape, _ = _profiles(4, shared)
+    inputs = (heights.requires_grad_(), x.requires_grad_())
     assert torch.autograd.gradcheck(
-        lambda w, v: contract_boxes(lower, upper, w, v, out_shape), inputs
+        lambda h, v: contract_profiles(lower, upper, h, v, out_shape), inputs
     )
 
 
-def test_box_work_does_not_grow_with_the_volume():
-    """Boxes of up to 10^12 entries in a (1e6 x 1e6) matrix, never materialised: the whole
-    input summed into the first row, then a one-entry box."""
+def test_profile_work_does_not_grow_with_the_volume():
+    """A (1e6 x 1e6) matrix, never materialised: tuple 0 sums the whole input into row 0,
+    tuple 1 is the single entry (5, 7) of height 3."""
     n = 10**6
-    lower, upper = torch.tensor([[0, 0], [5, 7]]), torch.tensor([[1, n], [6, 8]])
+    lower = torch.tensor([[[0], [0]], [[5], [7]]])  # (k, R, q = 1)
+    upper = torch.tensor([[[1], [n]], [[6], [8]]])
+    heights = torch.tensor([[[1.0], [1.0]], [[3.0], [1.0]]], dtype=torch.float64)
     x = torch.arange(2 * n, dtype=torch.float64).view(2, n)
-    y = contract_boxes(lower, upper, torch.tensor([1.0, 3.0], dtype=torch.float64), x, (n,))
+    y = contract_profiles(lower, upper, heights, x, (n,))
     assert y.shape == (2, n)
     torch.testing.assert_close(y[:, 0], x.sum(1))
     torch.testing.assert_close(y[:, 5], 3 * x[:, 7])
     assert y[:, 1:5].eq(0).all() and y[:, 6:].eq(0).all()
 
 
-def test_half_precision_boxes_sum_in_float32():
-    """16-bit running sums of 4,096 ones stop at 2,048; the table is kept in float32."""
-    x = torch.ones(1, 4096, dtype=torch.float16)
-    lower, upper = torch.tensor([[0, 0]]), torch.tensor([[1, 4096]])
-    y = contract_boxes(lower, upper, torch.ones(1, dtype=torch.float16), x, (1,))
-    assert y.dtype == torch.float16 and y.item() == 4096
+def test_half_precision_profiles_sum_in_float32():
+    """16-bit running sums of 4,096 numbers near 1 lose their small parts; the table is
+    kept in float32."""
+    x = torch.full((1, 4096), 1.0 + 2**-9, dtype=torch.float16)
+    lower, upper = torch.tensor([[[0], [0]]]), torch.tensor([[[1], [4096]]])
+    y = contract_profiles(lower, upper, torch.ones(1, 2, 1, dtype=torch.float16), x, (1,))
+    assert y.dtype == torch.float16 and y.item() == 4104  # 4096 (1 + 2^-9), rounded to half
 
 
 IDX, W, X = torch.zeros(4, 2, dtype=torch.long), torch.zeros(4), torch.zeros(3, 5)
@@ -225,8 +235,27 @@ IDX, W, X = torch.zeros(4, 2, dtype=torch.long), torch.zeros(4), torch.zeros(3, 
 def test_bad_input_raises_naming_the_argument(args, error, name):
     with pytest.raises(error, match=name):
         contract(*args)
-    with pytest.raises(error, match=name):  # the box contraction checks the same way
-        contract_boxes(args[0], args[0], *args[1:])
+
+
+PROFILE = torch.zeros(2, 2, 1, dtype=torch.long)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "name"),
+    [
+        ((PROFILE.float(), PROFILE, PROFILE.float(), X, (2,)), TypeError, "lower"),
+        ((PROFILE, PROFILE, PROFILE, X, (2,)), TypeError, "heights"),
+        ((PROFILE, PROFILE, PROFILE.double(), X, (2,)), TypeError, "dtype"),
+        ((PROFILE, PROFILE[..., :0], PROFILE.float(), X, (2,)), ValueError, "share a shape"),
+        ((PROFILE[None].expand(2, 2, 2, 1), PROFILE[None].expand(2, 2, 2, 1),
+          PROFILE[None].float().expand(2, 2, 2, 1), X, (2,)), ValueError, "batch size"),
+        ((PROFILE, PROFILE, PROFILE.float(), X, (2, 2)), ValueError, "columns"),
+        ((PROFILE, PROFILE, PROFILE.float().to("meta"), X, (2,)), ValueError, "heights is on"),
+    ],
+)
+def test_bad_profiles_raise_naming_the_argument(args, error, name):
+    with pytest.raises(error, match=name):
+        contract_profiles(*args)
 
 
 @pytest.mark.cuda

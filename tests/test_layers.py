@@ -225,7 +225,7 @@ INF = torch.tensor([[0.0, 0.0], [math.inf, 0.0]])
         (lambda: SparseLayer(3, 3, 2, region=2, grid=2.0), TypeError, "grid"),
         (lambda: SparseLayer(3, 3, 2, region=2, grid=3, chunk=2), ValueError, "grid of boxes"),
         (lambda: SparseLayer(3, 3, 2, region=2, grid=3).sparse(torch.zeros(1, 3)), ValueError,
-         "box_tensor"),
+         "profiles"),
         (lambda: SparseLayer(3, 3, True, region=2), TypeError, "k"),
         (lambda: SparseLayer(3, 3, 2.0, region=2), TypeError, "k"),
         (lambda: SparseLayer((3, True), 3, 2, region=2), TypeError, "in_shape"),
@@ -415,29 +415,28 @@ def test_window_pools_are_the_chunk_tuples_around_each_in_z_order():
 
 @FEW
 @given(st.integers(0, 2**31 - 1), st.booleans(), st.integers(1, 4))
-def test_boxes_layer_equals_its_dense_tensor_and_spreads_each_value(seed, adaptive, q):
-    """Training with boxes: the summed-area contraction equals the dense product, values and
-    gradients; the boxes lie in the tensor, keep every template column, and the tensor holds
-    each tuple's value in all (sum over the boxes = sum of the values)."""
+def test_grid_layer_equals_its_dense_tensor_and_spreads_each_value(seed, adaptive, q):
+    """Training on a grid of boxes: the summed-area contraction equals the dense product,
+    values and gradients; the pieces lie in the tensor, a template column is its one entry,
+    and each tuple's boxes hold its value (sum over the tensor = sum of the values)."""
     layer, x = _layer(seed, adaptive, chunk=1, pooling="fixed", grid=q)
     x.requires_grad_()
     fast, dense = layer(x), layer.forward_dense(x)
     torch.testing.assert_close(fast, dense)
     for a, b in zip(_grads(layer, x, fast), _grads(layer, x, dense), strict=True):
         torch.testing.assert_close(a, b)
-    lower, upper, weights = layer.box_tensor(x)
-    shape = torch.tensor(layer.out_shape + layer.in_shape)
+    lower, upper, _ = layer.profiles(x)  # (.., k, R, q)
+    shape = torch.tensor(layer.out_shape + layer.in_shape)[:, None]
     assert (lower >= 0).all() and (lower <= upper).all() and (upper <= shape).all()
     fixed = [c for c in range(layer.rank) if c not in layer.learn_cols]
-    per_tuple = lower.unflatten(-2, (layer.k, -1))[..., fixed]  # (.., k, q^r, F)
-    assert (per_tuple == layer.template[:, None, fixed]).all()
-    assert ((upper - lower)[..., fixed] == 1).all()
-    values = layer.tuples(x)[2].expand(*weights.shape[:-1], layer.k)
+    assert (lower[..., fixed, 0] == layer.template[:, fixed]).all()
+    assert ((upper - lower)[..., fixed, :] == torch.arange(q).eq(0)).all()
+    values = layer.tuples(x)[2].expand(*lower.shape[:-3], layer.k)
     totals = layer.dense(x).flatten(-layer.rank).sum(-1)  # (..)
     torch.testing.assert_close(totals, values.sum(-1))
 
 
-def test_boxes_layer_draws_nothing_and_evaluates_as_the_rounded_tuples():
+def test_grid_layer_draws_nothing_and_evaluates_as_the_rounded_tuples():
     torch.manual_seed(0)
     boxed = SparseLayer(9, 7, 5, grid=4)
     plain = SparseLayer(9, 7, 5)
@@ -452,7 +451,7 @@ def test_boxes_layer_draws_nothing_and_evaluates_as_the_rounded_tuples():
     assert boxed.values.grad.abs().sum() > 0
 
 
-def test_boxes_layer_gradients_reach_means_sigmas_and_values():
+def test_grid_layer_gradients_reach_means_sigmas_and_values():
     torch.manual_seed(0)
     layer = SparseLayer(12, 12, 6, grid=6, sigma_scale=0.2)
     x = torch.randn(4, 12, requires_grad=True)

@@ -301,36 +301,37 @@ def test_boxes_tile_a_grid_around_the_mean_and_hold_the_gaussians_mass(case, q):
     means, sigmas, _, size, *_ = case
     lower, upper, mass = boxes(means, sigmas, size, q)
     k, r = means.shape
-    assert lower.shape == upper.shape == (k, q**r, r) and mass.shape == (k, q**r)
-    assert (lower >= 0).all() and (lower <= upper).all() and (upper <= torch.tensor(size)).all()
+    assert lower.shape == upper.shape == mass.shape == (k, r, q)
+    top = torch.tensor(size)[:, None]
+    assert (lower >= 0).all() and (lower <= upper).all() and (upper <= top).all()
     assert (mass >= 0).all()
-    torch.testing.assert_close(mass.sum(-1), torch.ones(k, dtype=mass.dtype))
+    torch.testing.assert_close(mass.sum(-1), torch.ones(k, r, dtype=mass.dtype))
     for i in range(k):
-        for d in range(r):  # column d: q runs of side s, consecutive, cut only at the ends
+        for d in range(r):  # column d: q runs of side s, consecutive, cut only at the end
             side = min(max(math.floor(sigmas[i, d]), 1), size[d])
-            runs = sorted(set(zip(lower[i, :, d].tolist(), upper[i, :, d].tolist(), strict=True)))
-            column = [_phi((hi - 0.5 - means[i, d].item()) / sigmas[i, d].item())
-                      - _phi((lo - 0.5 - means[i, d].item()) / sigmas[i, d].item())
-                      for lo, hi in runs]
-            for (lo, hi), (next_lo, _) in itertools.pairwise(runs):
-                assert hi == next_lo and (hi - lo == side or hi == size[d])  # cut at the end
+            runs = list(zip(lower[i, d].tolist(), upper[i, d].tolist(), strict=True))
+            for (_, hi), (next_lo, _) in itertools.pairwise(runs):
+                assert hi == next_lo or hi == next_lo == size[d]
+            for lo, hi in runs:
+                assert hi - lo == side or hi == size[d]
             assert runs[0][0] <= means[i, d].round() < runs[-1][1]  # the grid holds mu
-            covered = sum(hi - lo for lo, hi in runs)
+            covered = runs[-1][1] - runs[0][0]
             assert covered == min(q * side, size[d]) or runs[0][0] == 0  # shifted inside
-            marginal = [mass[i, (lower[i, :, d] == lo) & (upper[i, :, d] == hi)].sum()
-                        for lo, hi in runs]  # the boxes' mass, summed over the other columns
-            expected = torch.tensor(column, dtype=mass.dtype)
-            if expected.sum() > 1e-12:  # else the tails underflow and the grid divides 0 / 0
-                torch.testing.assert_close(torch.stack(marginal), expected / expected.sum())
+            expected = torch.tensor(
+                [_phi((hi - 0.5 - means[i, d].item()) / sigmas[i, d].item())
+                 - _phi((lo - 0.5 - means[i, d].item()) / sigmas[i, d].item()) for lo, hi in runs],
+                dtype=mass.dtype)
+            if expected.sum() > 1e-12:  # else the tails underflow in math.erf
+                torch.testing.assert_close(mass[i, d], expected / expected.sum())
 
 
 def test_boxes_of_a_narrow_tuple_put_its_mass_on_its_rounded_mean():
     means = torch.tensor([[3.2, 6.7], [0.0, 9.0]], dtype=torch.float64)
     lower, upper, mass = boxes(means, torch.full_like(means, 0.02), (10, 10), 5)
-    best = mass.argmax(-1)
+    best = mass.argmax(-1, keepdim=True)  # (k, r, 1)
     assert mass.max(-1).values.gt(1 - 1e-9).all()  # 10 sigma from the next entry at least
-    assert lower[[0, 1], best].tolist() == [[3, 7], [0, 9]]
-    assert (upper - lower)[[0, 1], best].tolist() == [[1, 1], [1, 1]]
+    assert lower.gather(-1, best)[..., 0].tolist() == [[3, 7], [0, 9]]
+    assert (upper - lower).gather(-1, best).eq(1).all()
 
 
 def test_boxes_of_a_wide_tuple_are_sigma_wide_and_keep_far_masses_accurate():
@@ -339,12 +340,13 @@ def test_boxes_of_a_wide_tuple_are_sigma_wide_and_keep_far_masses_accurate():
     means, sigmas = torch.tensor([[100.0], [10.7]], dtype=torch.float64).split(1)
     lower, upper, mass = boxes(means, sigmas, (200,), 9)
     assert (upper - lower).eq(10).all() and lower[0, 0, 0] == 56  # cells [55.5, 145.5)
+    assert lower.shape == (1, 1, 9)
     first = _phi((65.5 - 100) / 10.7) - _phi((55.5 - 100) / 10.7)
     total = _phi((145.5 - 100) / 10.7) - _phi((55.5 - 100) / 10.7)
-    assert math.isclose(mass[0, 0].item(), first / total, rel_tol=1e-9)
+    assert math.isclose(mass[0, 0, 0].item(), first / total, rel_tol=1e-9)
     mu, sigma = torch.tensor([[3.0], [0.2]], dtype=torch.float64).split(1)
     far = boxes(mu, sigma, (20,), 8)
-    assert 0 < far[2][0, -1] < 1e-60 and far[1][0, -1, 0] == 8  # entry 7: [6.5, 7.5)
+    assert 0 < far[2][0, 0, -1] < 1e-60 and far[1][0, 0, -1] == 8  # entry 7: [6.5, 7.5)
 
 
 def test_gradcheck_box_masses_wrt_means_and_sigmas():
@@ -358,5 +360,5 @@ def test_boxes_in_half_precision_take_their_masses_in_float32():
     sigmas = torch.tensor([[0.002]], dtype=torch.float16)
     mass = boxes(means, sigmas, (64,), 6)[2]
     assert mass.dtype == torch.float16 and mass.sum().item() == 1.0
-    mass[0, 0].backward()
+    mass[0, 0, 0].backward()
     assert torch.isfinite(means.grad).all()
