@@ -102,8 +102,8 @@ def test_identity_widget_trains_on_every_control():
     box = widgets.identity_2d(n=4, iterations=100)
     controls, image = _parts(box)
     names = [c.description for c in controls]
-    assert names == ["n", "g", "l", "iterations", "pooled", "learn_values", "seed"]
-    for control, value in zip(controls, [6, 0, 8, 200, False, True, 3], strict=True):
+    assert names == ["n", "g", "l", "iterations", "scheme", "learn_values", "seed"]
+    for control, value in zip(controls, [6, 0, 8, 200, "boxes", True, 3], strict=True):
         before = bytes(image.value)
         control.value = value
         assert bytes(image.value).startswith(b"\x89PNG") and bytes(image.value) != before, (

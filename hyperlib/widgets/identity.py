@@ -51,7 +51,7 @@ def draw_identity(
     g: int = 4,
     l: int = 4,  # noqa: E741
     iterations: int = 1000,
-    pooled: bool = True,
+    scheme: str = "pool",
     learn_values: bool = False,
     seed: int = 0,
 ) -> None:
@@ -61,7 +61,7 @@ def draw_identity(
 
     cfg = identity.Config(
         n, iterations, learn_values, g=g, l=l, region=min(4, n),
-        scheme="pool" if pooled else "per-tuple",
+        scheme=scheme,
         seed=seed, eval_every=max(iterations // 40, 1),
     )
     _, run = identity.train(cfg)
@@ -70,7 +70,7 @@ def draw_identity(
     left.axhline(0.01, color="grey", lw=0.8, ls="--")
     exact = f"exact at step {run['exact_at']}" if run["exact_at"] is not None else "never exact"
     left.set(xscale="log", xlabel="iterations", ylabel="eval MSE (rounded layer)", ylim=(0, None),
-             title=f"n = {n}, {'pooled' if pooled else 'per tuple'}: {exact}")
+             title=f"n = {n}, {scheme}: {exact}")
     snapshot = run["snapshots"][str(iterations)]
     draw_tuples(right, snapshot["means"], snapshot["sigmas"], n, f"after {iterations} steps")
 
@@ -80,20 +80,21 @@ def identity_2d(
     g: int = 4,
     l: int = 4,  # noqa: E741
     iterations: int = 1000,
-    pooled: bool = True,
+    scheme: str = "pool",
     learn_values: bool = False,
     seed: int = 0,
     max_n: int = 32,
 ) -> w.VBox:
-    """Train the identity layer with your own size and sample budget, and see where its
-    tuples land (a few seconds per setting on a laptop CPU)."""
+    """Train the identity layer with your own size, sample budget and normalisation scheme
+    (the pool, per tuple, or boxes), and see where its tuples land (a few seconds per setting
+    on a laptop CPU)."""
     controls = [
         int_slider("n", n, 4, max_n),
         int_slider("g", g, 0, 16),
         int_slider("l", l, 0, 16),
         w.IntSlider(value=iterations, min=100, max=3000, step=100, description="iterations",
                     continuous_update=False),
-        w.Checkbox(value=pooled, description="pooled"),
+        w.Dropdown(options=["pool", "per-tuple", "boxes"], value=scheme, description="scheme"),
         w.Checkbox(value=learn_values, description="learn_values"),
         int_slider("seed", seed, 0, 9),
     ]
