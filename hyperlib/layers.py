@@ -222,14 +222,17 @@ class HyperLayer(nn.Module):
         indices = self._assemble(samples, template)  # (.., k, m, R)
         return indices.flatten(-3, -2), weights.flatten(-2)
 
-    def profiles(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def profiles(
+        self, x: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """The training tensor of a layer with ``grid`` = q: per tuple and column, q pieces
         lower, upper (.., k, R, q) long and their heights (.., k, R, q) (see
         :func:`~hyperlib.contract.contract_profiles`). A learned column's pieces are the boxes
         of :func:`~hyperlib.sampling.boxes`, each of height mass / width (the value times it
-        in the first learned column); a template column has one piece [t, t + 1) of height 1."""
+        in the first learned column); a template column has one piece [t, t + 1) of height 1.
+        The grids' random shifts come from ``generator`` when given."""
         means, sigmas, values = self.tuples(x)
-        lower, upper, mass = sampling.boxes(means, sigmas, self.size, self.grid)  # (.., k, r, q)
+        lower, upper, mass = sampling.boxes(means, sigmas, self.size, self.grid, generator)
         heights = mass / (upper - lower).clamp(min=1)  # (.., k, r, q)
         scaled = heights[..., :1, :] * values[..., None, None]  # the value, in the first column
         heights = torch.cat([scaled, heights[..., 1:, :]], -2)
@@ -261,7 +264,7 @@ class HyperLayer(nn.Module):
         """y = W x (+ bias): x (b, *in_shape) -> (b, *out_shape), by gather + scatter-add, or
         in training with a ``grid`` by summed-area tables (see :func:`contract_profiles`)."""
         if self.training and self.grid:
-            y = contract_profiles(*self.profiles(x), x, self.out_shape)
+            y = contract_profiles(*self.profiles(x, generator), x, self.out_shape)
             return y if self.bias is None else y + self.bias
         indices, weights = self.sparse(x, generator)
         shared = self.pooling != "window"  # every tuple of a pool has the same entries
@@ -286,7 +289,7 @@ class HyperLayer(nn.Module):
 
         For small sizes only: a reference to check the fast path against."""
         if self.training and self.grid:
-            return densify_profiles(*self.profiles(x), self.out_shape + self.in_shape)
+            return densify_profiles(*self.profiles(x, generator), self.out_shape + self.in_shape)
         return densify(*self.sparse(x, generator), self.out_shape + self.in_shape)
 
     def forward_dense(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

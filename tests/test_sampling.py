@@ -314,7 +314,8 @@ def test_boxes_tile_a_grid_around_the_mean_and_hold_the_gaussians_mass(case, q):
                 assert hi == next_lo or hi == next_lo == size[d]
             for lo, hi in runs:
                 assert hi - lo == side or hi == size[d]
-            assert runs[0][0] <= means[i, d].round() < runs[-1][1]  # the grid holds mu
+            if q > 1:  # the grid holds mu; its start is shifted by less than one side
+                assert runs[0][0] <= means[i, d].round() < runs[-1][1]
             covered = runs[-1][1] - runs[0][0]
             assert covered == min(q * side, size[d]) or runs[0][0] == 0  # shifted inside
             expected = torch.tensor(
@@ -335,24 +336,42 @@ def test_boxes_of_a_narrow_tuple_put_its_mass_on_its_rounded_mean():
 
 
 def test_boxes_of_a_wide_tuple_are_sigma_wide_and_keep_far_masses_accurate():
-    """sigma 10.7 in a range of 200: 9 boxes of 10 around mu = 100. Far tails come from erfc:
-    at 17.5 sigma a box holds ~1e-69, which 1 - Phi would round to exactly 0."""
+    """sigma 10.7 in a range of 200: 9 boxes of 10 around mu = 100, the grid's start shifted
+    by a random fraction of a side. Far tails come from erfc: at 17.5 sigma a box holds
+    ~1e-69, which 1 - Phi would round to exactly 0."""
     means, sigmas = torch.tensor([[100.0], [10.7]], dtype=torch.float64).split(1)
-    lower, upper, mass = boxes(means, sigmas, (200,), 9)
-    assert (upper - lower).eq(10).all() and lower[0, 0, 0] == 56  # cells [55.5, 145.5)
-    assert lower.shape == (1, 1, 9)
-    first = _phi((65.5 - 100) / 10.7) - _phi((55.5 - 100) / 10.7)
-    total = _phi((145.5 - 100) / 10.7) - _phi((55.5 - 100) / 10.7)
-    assert math.isclose(mass[0, 0, 0].item(), first / total, rel_tol=1e-9)
+    starts = set()
+    for seed in range(20):
+        lower, upper, mass = boxes(means, sigmas, (200,), 9, torch.Generator().manual_seed(seed))
+        assert lower.shape == (1, 1, 9) and (upper - lower).eq(10).all()
+        lo, hi = lower[0, 0, 0].item(), upper[0, 0, -1].item()
+        starts.add(lo)
+        first = _phi((lo + 9.5 - 100) / 10.7) - _phi((lo - 0.5 - 100) / 10.7)
+        total = _phi((hi - 0.5 - 100) / 10.7) - _phi((lo - 0.5 - 100) / 10.7)
+        assert math.isclose(mass[0, 0, 0].item(), first / total, rel_tol=1e-9)
+    assert min(starts) >= 51 and max(starts) <= 60 and len(starts) > 3  # 56 +- half a side
     mu, sigma = torch.tensor([[3.0], [0.2]], dtype=torch.float64).split(1)
     far = boxes(mu, sigma, (20,), 8)
     assert 0 < far[2][0, 0, -1] < 1e-60 and far[1][0, 0, -1] == 8  # entry 7: [6.5, 7.5)
 
 
+def test_same_generator_seed_gives_the_same_boxes():
+    means = torch.rand(5, 2, generator=torch.Generator().manual_seed(0)) * 60 + 20
+    sigmas = torch.full((5, 2), 6.5)
+    first = boxes(means, sigmas, (100, 100), 6, torch.Generator().manual_seed(3))
+    again = boxes(means, sigmas, (100, 100), 6, torch.Generator().manual_seed(3))
+    other = boxes(means, sigmas, (100, 100), 6, torch.Generator().manual_seed(4))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[0], other[0])
+
+
 def test_gradcheck_box_masses_wrt_means_and_sigmas():
     means = torch.tensor([[2.3, 5.5], [7.9, 0.4]], dtype=torch.float64, requires_grad=True)
     sigmas = torch.tensor([[1.3, 0.7], [3.1, 2.2]], dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda m, s: boxes(m, s, (9, 8), 4)[2], (means, sigmas))
+    def mass(m, s):  # the same shifts at every call
+        return boxes(m, s, (9, 8), 4, torch.Generator().manual_seed(0))[2]
+
+    assert torch.autograd.gradcheck(mass, (means, sigmas))
 
 
 def test_boxes_in_half_precision_take_their_masses_in_float32():
