@@ -10,7 +10,7 @@ error to a fixed target. Three tasks, each at every size n:
   (g = l = 4, region 4, learned values): ``SparseLayer(n, n, n)``, each tuple normalised over
   its own samples; target x. Its normalisation schemes as methods beside it: ``pool`` (every
   tuple over all k tuples' samples, ``chunk=n``: the scheme of the paper's code, O(k^2 m)) and
-  ``boxes`` (6 x 6 boxes of side about sigma per tuple, ``grid=6``: linear in k).
+  ``boxes`` (12 x 12 boxes of side sigma / 2 per tuple, ``grid=12``: linear in k).
 * ``adaptive``: a hypernetwork per batch: output unit i gets one tuple whose input position,
   sigma and value are computed from x (x averaged down to 16 numbers, then one linear map
   to 3 n raw numbers), so each instance has its own sparse matrix; target x.
@@ -59,7 +59,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in notebooks, text in a terminal
 
 import hyperlib
 from hyperlib.attention import GlimpseLayer
@@ -75,7 +75,7 @@ TASKS = {
 }
 OURS = ("hyperlib", "compiled")  # the methods that run the library's own product
 CPU_FLOPS = 2e11  # about a minute of warm-up and timed steps on two cores
-SCHEMES = {"pool": lambda n: {"chunk": n}, "boxes": lambda n: {"grid": 6}}  # identity only
+SCHEMES = {"pool": lambda n: {"chunk": n}, "boxes": lambda n: {"grid": 12}}  # identity only
 CONFIG = {"batch": 64, "g": 4, "l": 4, "region": 4, "lr": 0.005, "sigma_scale": 0.1,
           "glimpses": 4, "glimpse_side": 3, "glimpse_g": 8, "glimpse_l": 8, "summary": 16}
 
@@ -324,8 +324,8 @@ def footprint(task: str, method: str, n: int) -> tuple[int, float]:
     if method == "pool":  # each of the k tuples weighs all k m samples: (k, k m) numbers
         pairs = n * entries(task, n)
         return 64 * pairs, 30 * pairs
-    if method == "boxes":  # 36 boxes of 4 corners per tuple, and the running sums of x and y
-        return 64 * 4 * 36 * n + 4 * 8 * b * (n + 1), 0.0
+    if method == "boxes":  # 12 pieces per column and tuple, rows of b read and written
+        return 64 * 4 * 12 * n + 4 * 4 * b * 12 * n + 4 * 8 * b * (n + 1), 0.0
     # sampled entries, their weights and what autograd keeps (about 64 bytes per entry), and
     # the batch's inputs, outputs and their gradients
     return 64 * entries(task, n) + 4 * 4 * b * (outputs + inputs), 0.0

@@ -21,7 +21,7 @@ r counts the *learned* index columns ``learn_cols``; the other columns come from
 integer ``template`` of shape (k, R) (e.g. each output unit gets its own tuples).
 
 ``train()``: each tuple becomes m = 2^r + g + l weighted integer tuples (differentiable in
-mu, sigma and v), or, with ``grid=q``, a grid of q^r boxes of side about sigma that carry the
+mu, sigma and v), or, with ``grid=q``, a grid of q^r boxes over mu +- 3 sigma that carry the
 Gaussian's mass (:func:`hyperlib.sampling.boxes`, :func:`hyperlib.contract.contract_profiles`).
 ``eval()``: exactly sparse, one connection per tuple at round(mu) with
 value v.
@@ -78,9 +78,9 @@ class HyperLayer(nn.Module):
             a random grouping drawn anew every step; "window", every tuple over the ``chunk``
             tuples around it in that Z-order (overlapping pools; chunk need not divide k).
         grid: train on a grid of q = ``grid`` boxes per learned column instead of samples:
-            each tuple's value spread over q^r boxes of side about sigma, each weighted by the
-            Gaussian's mass in it (no pools; g, l and region unused). Linear in k whatever
-            sigma. None (default): the samples.
+            each tuple's value spread over q^r boxes spanning mu +- 3 sigma (side 6 sigma / q),
+            each weighted by the Gaussian's mass in it (no pools; g, l and region unused).
+            Linear in k whatever sigma. None (default): the samples.
         bias: add a learned dense bias of shape ``out_shape``.
         check_finite: raise a ValueError when the hypernetwork returns NaN or inf (one sync).
     """

@@ -158,24 +158,24 @@ def boxes(
     q: int = 6,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Each continuous tuple as q boxes per column of side about sigma, and its mass in each.
+    """Each continuous tuple as q boxes per column spanning mu +- 3 sigma, and its mass in each.
 
     means, sigmas (..., k, r) -> lower, upper (..., k, r, q) long, mass (..., k, r, q).
 
-    In column d the boxes are q consecutive runs of s_d = clamp(floor(sigma_d), 1, size_d)
-    indices, the grid centred on mu_d to within s_d / 2: its start is shifted by a uniform
-    random fraction of s_d, drawn anew for every tuple and column (from ``generator`` when
-    given), so that tuples with the same mean and sigma still see different boxes. The grid
-    spans q s_d indices (q = 6 holds about mu +- 3 sigma) and is shifted to lie inside the
-    range, as the local samples' box is; where q s_d > size_d it starts at 0, the box over the
-    end is cut and those past it are empty (mass 0). Entry t stands for the interval
-    [t - 1/2, t + 1/2), so the box lower..upper - 1 holds the Gaussian's mass
+    In column d the boxes are q consecutive runs of s_d = clamp(floor(6 sigma_d / q), 1, size_d)
+    indices (q = 6: runs of sigma; q = 12: of sigma / 2). The grid is centred on mu_d to within
+    s_d / 2: its start is shifted by a uniform random fraction of s_d, drawn anew for every tuple
+    and column (from ``generator`` when given), so that tuples with the same mean and sigma still
+    see different boxes. It spans q s_d indices, about mu +- 3 sigma while 6 sigma > q, and is
+    shifted to lie inside the range, as the local samples' box is; where q s_d > size_d it starts
+    at 0, the box over the end is cut and those past it are empty (mass 0). Entry t stands for
+    the interval [t - 1/2, t + 1/2), so the box lower..upper - 1 holds the Gaussian's mass
     Phi((upper - 1/2 - mu) / sigma) - Phi((lower - 1/2 - mu) / sigma), normalised over the q
     boxes of the column. The tuple is the outer product of its columns: q^r boxes, box
     (j_1, .., j_r) holding the product of the columns' masses (they sum to 1). The corners are
-    detached; the masses carry gradients to mu and sigma. When sigma < 2 every box is one index,
-    and the tuple is a Gaussian on the q^r indices around mu. Half and bfloat16 tuples get their
-    masses in float32. No host-device synchronisation.
+    detached; the masses carry gradients to mu and sigma. When 6 sigma < 2 q every box is one
+    index, and the tuple is a Gaussian on the q^r indices around mu. Half and bfloat16 tuples
+    get their masses in float32. No host-device synchronisation.
     """
     size = checks.shape(size, "size")
     r = len(size)
@@ -185,7 +185,7 @@ def boxes(
     if generator is not None and generator.device != means.device:
         raise ValueError(f"generator is on {generator.device} but means is on {means.device}")
     sizes = _sizes(size, means)  # (r,)
-    side = sigmas.detach().floor().clamp(min=1).minimum(sizes)  # (..., k, r)
+    side = (6 * sigmas.detach() / q).floor().clamp(min=1).minimum(sizes)  # (..., k, r)
     shift = torch.rand(side.shape, generator=generator, device=means.device).to(side.dtype)
     start = (means.detach() + 1 - q * side / 2 + (shift - 0.5) * side).floor()  # (..., k, r)
     start = start.minimum(sizes - q * side).clamp(min=0)

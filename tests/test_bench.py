@@ -78,10 +78,10 @@ def test_traffic_grows_with_the_entries():
 
 
 def test_identity_schemes_are_the_pool_and_the_boxes():
-    """pool: every tuple over all k tuples' samples; boxes: 6 x 6 boxes. Neither has a
+    """pool: every tuple over all k tuples' samples; boxes: 12 x 12 boxes. Neither has a
     modelled bandwidth share; the table prints '-' for it."""
     pool, boxes = bench.model("identity", "pool", 16), bench.model("identity", "boxes", 16)
-    assert (pool.chunk, pool.grid) == (16, None) and (boxes.chunk, boxes.grid) == (1, 6)
+    assert (pool.chunk, pool.grid) == (16, None) and (boxes.chunk, boxes.grid) == (1, 12)
     assert bench.traffic("identity", "pool", 16) is None
     result = bench.measure("identity", "boxes", 16, "cpu", warmup=0, steps=2, budget_s=0.01)
     assert result["bytes_per_s"] is None and result["step_s"] > 0

@@ -37,14 +37,14 @@ tuple's weights are normalised over the pool of *all* tuples' samples (chunk = k
 code did; --scheme per-tuple normalises each tuple over its own m = 12 samples instead (the
 library's default, linear in k), which leaves tuples that land on the same diagonal entry stuck
 there; --scheme chunks, sorted, random and window pool `--chunk` tuples; --scheme boxes spreads
-each tuple over a grid of `--boxes` x `--boxes` boxes of side about sigma, each weighted by the
-Gaussian's mass in it (no samples and no pool, linear in k). Every run records its scheme. The
-metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer connection)
-on 10,000 fresh vectors, against iterations; the final layer is reported (there is no checkpoint
-selection: the fresh vectors are the test). With values fixed to 1 an MSE below 0.01 means the
-rounded tuples are exactly the diagonal for n <= 128 (one wrong connection costs 2 / n >=
-0.0156); at every n, a run's first exact step is the first evaluation at which the rounded tuples
-are the diagonal, each entry once.
+each tuple over a grid of `--boxes` x `--boxes` boxes spanning mu +- 3 sigma (12: boxes of side
+sigma / 2), each weighted by the Gaussian's mass in it (no samples and no pool, linear in k).
+Every run records its scheme. The metric is the MSE of the *evaluation-mode* layer (every tuple
+rounded to one integer connection) on 10,000 fresh vectors, against iterations; the final layer is
+reported (there is no checkpoint selection: the fresh vectors are the test). With values fixed to
+1 an MSE below 0.01 means the rounded tuples are exactly the diagonal for n <= 128 (one wrong
+connection costs 2 / n >= 0.0156); at every n, a run's first exact step is the first evaluation at
+which the rounded tuples are the diagonal, each entry once.
 
 Baseline (--method reinforce): the same parametrisation trained by REINFORCE. Every instance of
 the batch draws its own integer tuples round(z), z ~ N(mu, sigma), and the gradient of E[loss]
@@ -74,7 +74,7 @@ SCHEMES = {  # which samples each tuple's weights are normalised over, and the c
     "sorted": "the samples of its `chunk` nearest tuples (Z-order), regrouped every step",
     "random": "the samples of `chunk` tuples drawn at random anew every step",
     "window": "the samples of the `chunk` tuples around it in Z-order, O(k chunk m)",
-    "boxes": "no samples: a grid of `boxes` x `boxes` boxes of side ~sigma, O(k boxes^2 + n)",
+    "boxes": "no samples: a grid of `boxes` x `boxes` boxes over mu +- 3 sigma, O(k boxes + n)",
 }
 CHUNKED = ("chunks", "sorted", "random", "window")  # the schemes whose pools hold `chunk` tuples
 
@@ -103,7 +103,7 @@ class Config:
     sigma_scale: float = 0.1
     scheme: str = "pool"  # backprop: which samples each tuple is normalised over (SCHEMES)
     chunk: int = 8  # tuples per pool of the CHUNKED schemes
-    boxes: int = 6  # boxes per column of the boxes scheme
+    boxes: int = 12  # boxes per column of the boxes scheme (runs of sigma / 2)
     eval_every: int = 50
     eval_size: int = 10_000
 
@@ -371,8 +371,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="which samples each tuple is normalised over (default: the pool)")
     parser.add_argument("--chunk", type=harness.positive_int, default=8,
                         help="tuples per pool of the chunks, sorted, random and window schemes")
-    parser.add_argument("--boxes", type=harness.positive_int, default=6,
-                        help="boxes per column of the boxes scheme (a grid of Q x Q per tuple)")
+    parser.add_argument("--boxes", type=harness.positive_int, default=12,
+                        help="boxes per column of the boxes scheme: a grid of Q x Q per tuple "
+                             "spanning mu +- 3 sigma (default 12: runs of sigma / 2)")
     parser.add_argument("--samples", type=harness.natural_int, nargs=2, metavar=("G", "L"),
                         default=(4, 4), help="global and local samples per tuple")
     parser.add_argument("--region", type=harness.positive_int, default=4)
