@@ -328,7 +328,7 @@ def plot(records: list[dict], axes: list[plt.Axes] | None = None) -> plt.Figure:
     for record, ax in zip(records, axes, strict=True):
         done = results.finished(record["runs"])
         sizes = sorted({run["n"] for run in done})
-        colors = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
+        colors = plt.cm.viridis(np.log2(sizes) / 11)  # one colour per n in every panel: 4 .. 1,024
         for n, color in zip(sizes, colors, strict=True):
             runs = [run for run in done if run["n"] == n]
             steps = np.array(runs[0]["steps"][1:])  # step 0 has no place on a log axis
