@@ -321,9 +321,9 @@ def footprint(task: str, method: str, n: int) -> tuple[int, float]:
         return 4 * 4 * matrices * outputs * inputs, 6 * b * outputs * inputs
     if method == "coo":  # its backward writes W's gradient out densely, then masks it
         return 4 * matrices * outputs * inputs, 0.0
-    if method == "pool":  # each of the k tuples weighs all k m samples: (k, k m) numbers
-        pairs = n * entries(task, n)
-        return 64 * pairs, 30 * pairs
+    if method == "pool":  # each of the k tuples weighs all k m samples: (k, k m) numbers, each
+        pairs = n * entries(task, n)  # with its offset, density, mask, weight and their gradients
+        return 96 * pairs, 30 * pairs
     if method == "boxes":  # 12 pieces per column and tuple, rows of b read and written
         return 64 * 4 * 12 * n + 4 * 4 * b * 12 * n + 4 * 8 * b * (n + 1), 0.0
     # sampled entries, their weights and what autograd keeps (about 64 bytes per entry), and
