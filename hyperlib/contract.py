@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from hyperlib import checks
-from hyperlib.sampling import linear_index
+from hyperlib.sampling import constant, linear_index
 
 
 def _check(indices: Tensor, weights: Tensor, x: Tensor, out_shape: tuple[int, ...]) -> None:
@@ -192,7 +192,7 @@ def _corners(lower: Tensor, upper: Tensor):
     """The 2^c corners (.., n, c) of boxes with c columns, each with the sign (-1)^(number of
     upper columns it takes)."""
     for bits in itertools.product((False, True), repeat=lower.size(-1)):
-        take = torch.tensor(bits, device=lower.device)
+        take = constant(bits, lower.device, torch.bool)  # (c,), without a sync on a GPU
         yield torch.where(take, upper, lower), -1 if sum(bits) % 2 else 1
 
 

@@ -354,6 +354,21 @@ def test_training_step_does_not_synchronise_on_cuda():
         torch.cuda.set_sync_debug_mode("default")
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_grid_layer_on_cuda_matches_its_dense_tensor_without_a_sync(adaptive):
+    layer, x = _layer(0, adaptive, chunk=1, pooling="fixed", grid=4, check_finite=False)
+    layer, x = layer.cuda(), x.cuda()
+    gen = torch.Generator(device="cuda")
+    fast = layer(x, generator=gen.manual_seed(0))
+    torch.testing.assert_close(fast, layer.forward_dense(x, generator=gen.manual_seed(0)))
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        layer(x, generator=gen).pow(2).sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 def test_sorted_pools_are_fixed_pools_of_the_tuples_in_z_order():
     """pooling="sorted" groups the tuples by the Z-order of their rounded means: the same
     sparse tensor as fixed pools over the tuples put in that order first."""
