@@ -155,7 +155,7 @@ def boxes(
     means: Tensor,
     sigmas: Tensor,
     size: Sequence[int],
-    q: int = 6,
+    q: int = 12,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Each continuous tuple as q boxes per column spanning mu +- 3 sigma, and its mass in each.
