@@ -96,6 +96,7 @@ def test_reinforce_layer_samples_per_instance_and_rounds_in_eval():
         ({"scheme": "random", "chunk": 3}, "chunk 3 must divide n = 8"),
         ({"scheme": "window", "chunk": 9}, "chunk 9 must be at most n = 8"),
         ({"scheme": "boxes", "boxes": 0}, "boxes must be >= 1"),
+        ({"schedule": "linear"}, "schedule must be one of"),
     ],
 )
 def test_bad_config_is_refused(options, match):
@@ -157,3 +158,23 @@ def test_boxes_scheme_learns_the_identity_at_n_16(tmp_path):
     assert (run["scheme"], run["boxes"]) == ("boxes", 12)
     assert run["final_mse"] == 0 and run["exact_at"] is not None
     assert identity.variant(record) == "backprop boxes 12 x 12, fixed values"
+
+
+def test_cosine_schedule_decays_the_learning_rate_and_names_the_file(tmp_path, monkeypatch):
+    """--schedule cosine: the run records it, its file and variant name it, and the optimiser's
+    learning rate ends at 0 (harness.lr_schedule, stepped once per step)."""
+    rates = []
+    fit = identity.harness.fit
+
+    def spy(model, optimizer, *args, **kwargs):
+        curves = fit(model, optimizer, *args, **kwargs)
+        rates.append(optimizer.param_groups[0]["lr"])
+        return curves
+
+    monkeypatch.setattr(identity.harness, "fit", spy)
+    identity.main(["--scale", "smoke", "--sizes", "4", "--iterations", "20", "--schedule", "cosine",
+                   "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "backprop-fixed-smoke-it20-cosine.json").read_text())
+    assert record["runs"][0]["schedule"] == "cosine"
+    assert identity.variant(record) == "backprop (cosine lr), fixed values"
+    assert rates == [pytest.approx(0.0, abs=1e-12)]

@@ -71,7 +71,7 @@ the official test images.
 """
 DATASETS = {"mnist": {"canvas": 28, "distractors": 0}, **CLUTTER}
 MODELS = ("glimpse", "boxes", "stn", "cnn", "mlp")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = harness.SCHEDULES
 DATA_SEEDS = {"train": 0, "val": 1, "test": 2}  # each split's clutter, drawn once
 # Published test errors (%): Mnih et al. 2014 (RAM and their convnets), Gregor et al. 2015 (DRAW)
 PUBLISHED = {
@@ -195,9 +195,7 @@ def error(model: ImageClassifier, data: ClutteredMNIST, size: int, batch: int = 
 def schedule(optimizer: torch.optim.Optimizer, cfg: Config) -> LambdaLR:
     """The run's learning rate, stepped once per step t: ``cfg.lr`` (constant) or
     ``cfg.lr (1 + cos(pi t / iterations)) / 2`` (cosine, to 0 at the last step)."""
-    if cfg.schedule == "constant":
-        return LambdaLR(optimizer, lambda t: 1.0)
-    return LambdaLR(optimizer, lambda t: (1 + math.cos(math.pi * t / cfg.iterations)) / 2)
+    return harness.lr_schedule(optimizer, cfg.schedule, cfg.iterations)
 
 
 ANNEAL_FLOOR = 0.05  # --anneal: the glimpses' sigma ends at 5 % of its learned width

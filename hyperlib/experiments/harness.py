@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from hyperlib.course import SCALES, scale
@@ -70,6 +71,19 @@ class Diverged(RuntimeError):
     def __init__(self, message: str, fit: Fit) -> None:
         super().__init__(message)
         self.fit = fit
+
+
+SCHEDULES = ("constant", "cosine")  # the learning rate over a run
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, kind: str, iterations: int) -> LambdaLR:
+    """The run's learning rate, stepped once per step t: the optimiser's lr (constant) or
+    lr (1 + cos(pi t / iterations)) / 2 (cosine, to 0 at the last step)."""
+    if kind not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
+    if kind == "constant":
+        return LambdaLR(optimizer, lambda t: 1.0)
+    return LambdaLR(optimizer, lambda t: (1 + math.cos(math.pi * t / iterations)) / 2)
 
 
 def fit(

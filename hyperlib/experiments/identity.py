@@ -3,7 +3,7 @@
     python -m hyperlib.experiments.identity [--scale smoke|classroom|paper] [--sizes 8 16 ...]
         [--values fixed learned] [--method backprop|reinforce] [--plain]
         [--scheme pool|per-tuple|chunks|sorted|random|window|boxes] [--chunk C] [--boxes Q]
-        [--sigma-scale S]
+        [--sigma-scale S] [--schedule constant|cosine]
         [--iterations N] [--batch B] [--lr LR] [--samples G L] [--region R] [--seeds 0 1 2]
         [--device cpu] [--out runs/identity]
 
@@ -39,12 +39,13 @@ library's default, linear in k), which leaves tuples that land on the same diago
 there; --scheme chunks, sorted, random and window pool `--chunk` tuples; --scheme boxes spreads
 each tuple over a grid of `--boxes` x `--boxes` boxes spanning mu +- 3 sigma (12: boxes of side
 sigma / 2), each weighted by the Gaussian's mass in it (no samples and no pool, linear in k).
-Every run records its scheme. The metric is the MSE of the *evaluation-mode* layer (every tuple
-rounded to one integer connection) on 10,000 fresh vectors, against iterations; the final layer is
-reported (there is no checkpoint selection: the fresh vectors are the test). With values fixed to
-1 an MSE below 0.01 means the rounded tuples are exactly the diagonal for n <= 128 (one wrong
-connection costs 2 / n >= 0.0156); at every n, a run's first exact step is the first evaluation at
-which the rounded tuples are the diagonal, each entry once.
+Every run records its scheme. The learning rate is constant, as in the paper, or with --schedule
+cosine decays to 0 along a cosine over the run. The metric is the MSE of the *evaluation-mode*
+layer (every tuple rounded to one integer connection) on 10,000 fresh vectors, against iterations;
+the final layer is reported (there is no checkpoint selection: the fresh vectors are the test).
+With values fixed to 1 an MSE below 0.01 means the rounded tuples are exactly the diagonal for
+n <= 128 (one wrong connection costs 2 / n >= 0.0156); at every n, a run's first exact step is the
+first evaluation at which the rounded tuples are the diagonal, each entry once.
 
 Baseline (--method reinforce): the same parametrisation trained by REINFORCE. Every instance of
 the batch draws its own integer tuples round(z), z ~ N(mu, sigma), and the gradient of E[loss]
@@ -104,6 +105,7 @@ class Config:
     scheme: str = "pool"  # backprop: which samples each tuple is normalised over (SCHEMES)
     chunk: int = 8  # tuples per pool of the CHUNKED schemes
     boxes: int = 12  # boxes per column of the boxes scheme (runs of sigma / 2)
+    schedule: str = "constant"  # or "cosine": lr (1 + cos(pi step / iterations)) / 2
     eval_every: int = 50
     eval_size: int = 10_000
 
@@ -122,6 +124,8 @@ class Config:
             raise ValueError(f"chunk {self.chunk} must be at most n = {self.n}")
         if self.n < 2 or self.iterations < 1 or self.batch < 2:
             raise ValueError(f"need n >= 2, iterations >= 1 and batch >= 2: {self}")
+        if self.schedule not in harness.SCHEDULES:
+            raise ValueError(f"schedule must be one of {harness.SCHEDULES}, got {self.schedule!r}")
         if self.boxes < 1:
             raise ValueError(f"boxes must be >= 1, got {self.boxes}")
         if self.region > self.n:
@@ -267,6 +271,7 @@ def train(
     start = time.perf_counter()
     curves = harness.fit(model, optimizer, batch_loss, mse, iterations=cfg.iterations,
                          eval_every=cfg.eval_every, select=None, from_start=True,
+                         schedule=harness.lr_schedule(optimizer, cfg.schedule, cfg.iterations),
                          after_step=snapshot, progress=progress)
     exact_at = next((step for step, ok in zip(curves.steps, exact, strict=True) if ok), None)
     return model, {
@@ -317,6 +322,8 @@ def variant(record: dict) -> str:
         name += f" (lr {run['lr']:g})"
     if run["sigma_scale"] != Config.sigma_scale:
         name += f" (sigma_scale {run['sigma_scale']:g})"
+    if run.get("schedule", "constant") != "constant":  # runs before --schedule: constant
+        name += f" ({run['schedule']} lr)"
     return f"{name}, {record['values']} values"
 
 
@@ -374,6 +381,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--boxes", type=harness.positive_int, default=12,
                         help="boxes per column of the boxes scheme: a grid of Q x Q per tuple "
                              "spanning mu +- 3 sigma (default 12: runs of sigma / 2)")
+    parser.add_argument("--schedule", choices=harness.SCHEDULES, default="constant",
+                        help="the learning rate: constant (the paper) or to 0 along a cosine")
     parser.add_argument("--samples", type=harness.natural_int, nargs=2, metavar=("G", "L"),
                         default=(4, 4), help="global and local samples per tuple")
     parser.add_argument("--region", type=harness.positive_int, default=4)
@@ -384,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     options = {**harness.preset(args, SCALES), "method": args.method,
                "control_variate": not args.plain, "g": args.samples[0], "l": args.samples[1],
                "region": args.region, "scheme": args.scheme, "chunk": args.chunk,
-               "boxes": args.boxes,
+               "boxes": args.boxes, "schedule": args.schedule,
                "sigma_scale": args.sigma_scale}
     variants = harness.configs(parser, lambda: [
         [Config(n, learn_values=values == "learned", seed=seed, **options)
@@ -409,7 +418,8 @@ def _name(args, values: str) -> str:
     lr = f"-lr{args.lr:g}" if args.lr is not None else ""
     iterations = f"-it{args.iterations}" if args.iterations else ""
     sigma = f"-sigma{args.sigma_scale:g}" if args.sigma_scale != 0.1 else ""
-    return f"{method}-{values}-{args.scale}{lr}{iterations}{sigma}"
+    schedule = f"-{args.schedule}" if args.schedule != "constant" else ""
+    return f"{method}-{values}-{args.scale}{lr}{iterations}{sigma}{schedule}"
 
 
 if __name__ == "__main__":
