@@ -36,18 +36,23 @@ from hyperlib import checks
 from hyperlib.sampling import constant, linear_index
 
 
+def _check_operands(name: str, values: Tensor, x: Tensor, **integers: Tensor) -> None:
+    """Floating values and x of one dtype, every operand on x's device."""
+    checks.floating(values, name)
+    checks.floating(x, "x")
+    if values.dtype != x.dtype:
+        raise TypeError(f"{name} ({values.dtype}) and x ({x.dtype}) must share a dtype")
+    for label, tensor in {**integers, name: values}.items():
+        if tensor.device != x.device:
+            raise ValueError(f"{label} is on {tensor.device} but x is on {x.device}")
+
+
 def _check(indices: Tensor, weights: Tensor, x: Tensor, out_shape: tuple[int, ...]) -> None:
     if not isinstance(indices, Tensor):
         raise TypeError(f"indices must be a torch.Tensor, got {type(indices).__name__}")
     if indices.dtype != torch.long:
         raise TypeError(f"indices must be int64 (torch.long), got {indices.dtype}")
-    checks.floating(weights, "weights")
-    checks.floating(x, "x")
-    if weights.dtype != x.dtype:
-        raise TypeError(f"weights ({weights.dtype}) and x ({x.dtype}) must share a dtype")
-    for name, tensor in (("indices", indices), ("weights", weights)):
-        if tensor.device != x.device:
-            raise ValueError(f"{name} is on {tensor.device} but x is on {x.device}")
+    _check_operands("weights", weights, x, indices=indices)
     if indices.dim() not in (2, 3) or indices.shape[:-1] != weights.shape:
         raise ValueError(
             "indices and weights must have shapes (b, n, R) and (b, n), or (n, R) and (n,); "
@@ -90,13 +95,7 @@ def _check_profiles(lower: Tensor, upper: Tensor, heights: Tensor, x: Tensor,
     for name, tensor in (("lower", lower), ("upper", upper)):
         if not isinstance(tensor, Tensor) or tensor.dtype != torch.long:
             raise TypeError(f"{name} must be an int64 (torch.long) tensor")
-    checks.floating(heights, "heights")
-    checks.floating(x, "x")
-    if heights.dtype != x.dtype:
-        raise TypeError(f"heights ({heights.dtype}) and x ({x.dtype}) must share a dtype")
-    for name, tensor in (("lower", lower), ("upper", upper), ("heights", heights)):
-        if tensor.device != x.device:
-            raise ValueError(f"{name} is on {tensor.device} but x is on {x.device}")
+    _check_operands("heights", heights, x, lower=lower, upper=upper)
     if lower.dim() not in (3, 4) or not lower.shape == upper.shape == heights.shape:
         raise ValueError(
             "lower, upper and heights must share a shape (k, R, q) or (b, k, R, q); got "
