@@ -9,8 +9,9 @@ pdoc from the docstrings) is linked from the contents page.
 
 A solution is a markdown block ``<details><summary><b>Solution: ...</b> ...</details>`` (in the
 notebooks, a cell of its own after the exercises), or any cell tagged ``solution``. Student copies
-drop them and clear every output; the site renders the committed, executed notebooks as they are,
-with each widget shown as the figure saved with it.
+drop them, clear every output and drop the test harness's cell tags (``nbval-check-output``,
+...); the site renders the committed, executed notebooks as they are, with each widget shown as
+the figure saved with it.
 
 Needs ``nbformat``, ``nbconvert``, ``jupyter-server-mathjax`` and ``pdoc`` (installed by
 ``make setup``), not the library's core.
@@ -37,7 +38,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 NO_FIGURE = "An interactive widget, saved without its figure: run the notebook to use it."
 NOTEBOOK_LINK = re.compile(r"\]\((\d\d_[a-z0-9_]+)\.ipynb(#[^)]*)?\)")
-TEST_MARKER = re.compile(r"^# NBVAL_[A-Z_]+[^\n]*\n", re.M)
+TEST_TAG = "nbval-"  # nbval's cell tags: how `make test` treats a cell's output
 PAGE_CSS = """
 .jp-Notebook { max-width: 64rem; margin: 0 auto; }
 .static-widget figcaption { color: #666; font-size: 0.85rem; }
@@ -60,7 +61,8 @@ def _is_solution(cell: NotebookNode) -> bool:
 
 
 def student_copy(nb: NotebookNode) -> NotebookNode:
-    """A copy of a notebook for learners: solutions removed, outputs and widget state cleared."""
+    """A copy of a notebook for learners: solutions removed, outputs, widget state and the test
+    harness's tags cleared."""
     copy = deepcopy(nb)
     copy.metadata.pop("widgets", None)
     cells = []
@@ -73,6 +75,10 @@ def student_copy(nb: NotebookNode) -> NotebookNode:
                 continue
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+        if tags := cell.get("metadata", {}).get("tags"):
+            cell.metadata.tags = [t for t in tags if not t.startswith(TEST_TAG)]
+            if not cell.metadata.tags:
+                del cell.metadata["tags"]
         cells.append(cell)
     copy.cells = cells
     return copy
@@ -202,8 +208,6 @@ def site_page(nb: NotebookNode, title: str, navigation: str) -> str:
     for cell in page.cells:
         if cell.cell_type == "markdown":
             cell.source = NOTEBOOK_LINK.sub(r"](\1.html\2)", cell.source)
-        else:  # the test harness's markers mean nothing to a reader
-            cell.source = TEST_MARKER.sub("", cell.source)
     page.cells.insert(0, nbformat.v4.new_markdown_cell(navigation))
     page.cells.append(nbformat.v4.new_markdown_cell(navigation))
     page.metadata["title"] = f"{title} — hyperlib"

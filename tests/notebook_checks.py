@@ -12,6 +12,9 @@ NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 PRIVATE_PATH = re.compile(
     r"(site-packages/|/home/|/Users/|/root/|/tmp/|/var/folders/|[A-Za-z]:\\\\?Users)"
 )
+# nbval's comment markers; the notebooks carry them as cell tags (nbval-check-output, ...), which
+# student copies drop, so that no learner reads them
+MARKER = re.compile(r"^\s*#\s*NBVAL_", re.M)
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
@@ -33,7 +36,8 @@ def _output_text(output: dict) -> str:
 
 
 def notebook_problems(nb: nbformat.NotebookNode) -> list[str]:
-    """What is wrong with a notebook as committed: not run top to bottom, errors, private paths."""
+    """What is wrong with a notebook as committed: not run top to bottom, errors, private paths,
+    test markers in the source."""
     problems = []
     if nb.metadata.get("kernelspec", {}).get("name") != "python3":
         problems.append("kernelspec is not python3")
@@ -44,6 +48,8 @@ def notebook_problems(nb: nbformat.NotebookNode) -> list[str]:
     if not any(c.outputs for c in code):
         problems.append("no outputs: commit the notebook executed")
     for i, cell in enumerate(code, 1):
+        if MARKER.search(cell.source):
+            problems.append(f"code cell {i} holds an nbval marker comment: use its cell tag")
         for output in cell.outputs:
             if output["output_type"] == "error":
                 problems.append(f"code cell {i} holds an error: {output['ename']}")

@@ -16,13 +16,17 @@ EXERCISE = re.compile(r"\*\*Exercise \d+")
 
 
 def _leftovers(nb: nbformat.NotebookNode) -> list[str]:
-    """What a student copy must not hold: solutions, outputs, execution counts, widget state."""
+    """What a student copy must not hold: solutions, outputs, execution counts, widget state, the
+    test harness's markers."""
     found = []
     for i, cell in enumerate(nb.cells):
+        tags = cell.metadata.get("tags", [])
         if re.search(r"(?i)<summary>\s*<b>\s*solution", cell.source):
             found.append(f"cell {i}: a solution")
-        if "solution" in cell.metadata.get("tags", []):
+        if "solution" in tags:
             found.append(f"cell {i}: a cell tagged solution")
+        if "NBVAL" in cell.source or any(t.startswith("nbval-") for t in tags):
+            found.append(f"cell {i}: a test marker")
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
             found.append(f"cell {i}: outputs or an execution count")
     if "widgets" in nb.metadata:
@@ -38,10 +42,12 @@ def copies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, nbformat.Noteb
     return {p.name: nbformat.read(p, as_version=4) for p in written}
 
 
-def test_the_check_finds_the_solutions_in_the_notebooks():
+def test_the_check_finds_the_solutions_and_markers_in_the_notebooks():
     originals = [nbformat.read(p, as_version=4) for p in NOTEBOOKS]
-    solutions = sum("a solution" in f for nb in originals for f in _leftovers(nb))
+    found = [f for nb in originals for f in _leftovers(nb)]
+    solutions, markers = sum("a solution" in f for f in found), sum("marker" in f for f in found)
     assert solutions >= 20, f"only {solutions} solutions found: has their markup changed?"
+    assert markers >= 40, f"only {markers} test markers found: have their tags changed?"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -65,14 +71,16 @@ def test_student_copy_handles_every_form_of_solution():
         nbformat.v4.new_markdown_cell(f"**Exercise 2.** How?\n\n{details.format(2, 2)}\n{hint}"),
         nbformat.v4.new_code_cell("print('answer 3')", metadata={"tags": ["solution"]}),
         nbformat.v4.new_code_cell("x = 1", execution_count=1),
+        nbformat.v4.new_code_cell("y = 2", metadata={"tags": ["nbval-check-output", "gpu"]}),
     ]
-    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    nb.cells[-2].outputs = [nbformat.v4.new_output("stream", text="1\n")]
     copy = student_copy(nb)
     text = "\n".join(c.source for c in copy.cells)
     assert "answer" not in text and "**Exercise 1.** Why?" in text and hint in text
-    assert "**Exercise 2.** How?" in text and len(copy.cells) == 3
-    assert copy.cells[-1].outputs == [] and copy.cells[-1].execution_count is None
-    assert nb.cells[-1].outputs, "the original notebook must not change"
+    assert "**Exercise 2.** How?" in text and len(copy.cells) == 4
+    assert copy.cells[-2].outputs == [] and copy.cells[-2].execution_count is None
+    assert nb.cells[-2].outputs, "the original notebook must not change"
+    assert copy.cells[-1].metadata.tags == ["gpu"], "only the test harness's tags go"
 
 
 def test_the_site_shows_a_notebook_with_its_widgets_as_figures(tmp_path):

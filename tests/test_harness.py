@@ -28,8 +28,8 @@ def _notebook(path: Path, *cells: str, tags: tuple[str, ...] = ()) -> None:
 
 
 def _checked(path: Path, source: str, committed: str) -> None:
-    """A one-cell notebook, marked NBVAL_CHECK_OUTPUT, whose committed output is ``committed``."""
-    _notebook(path, f"# NBVAL_CHECK_OUTPUT\n{source}")
+    """A one-cell notebook, tagged nbval-check-output, whose committed output is ``committed``."""
+    _notebook(path, source, tags=("nbval-check-output",))
     nb = nbformat.read(path, as_version=4)
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=committed)]
     nbformat.write(nb, path)

@@ -56,8 +56,9 @@ def test_checks_accept_a_good_notebook():
             ),
             "error",
         ),
+        (lambda nb: setattr(nb.cells[1], "source", "# NBVAL_CHECK_OUTPUT\nprint(a)"), "marker"),
     ],
-    ids=["kernel", "order", "unexecuted", "no-outputs", "private-path", "error"],
+    ids=["kernel", "order", "unexecuted", "no-outputs", "private-path", "error", "marker"],
 )
 def test_checks_catch_a_bad_notebook(change, expected):
     nb = _notebook("a = 1", "print(a)")
