@@ -214,3 +214,33 @@ def test_the_stored_results_do_not_move_with_the_data_folder(monkeypatch, tmp_pa
     monkeypatch.setenv("HYPERLIB_DATA", str(tmp_path))  # where MNIST and its cache go
     assert (results.stored("sort") / "paper-classroom.json").is_file()
     assert results.stored("identity").parent.parent.name == "data"
+
+
+def _reproduces(command: str, model: nn.Module, run: dict) -> bool:
+    """Does a loaded model give its run's own final numbers?"""
+    if command == "identity":
+        means = identity.tuples(model)[0]
+        saved = torch.tensor(run["snapshots"][str(run["iterations"])]["means"])
+        return torch.allclose(means, saved, atol=1e-3)
+    if command == "sort":
+        cfg = harness.config_of(sort.Config, run)
+        return sort.accuracy(model, sort.heldout_lists(cfg)) == run["test"]
+    test = attention.images(run["dataset"], "test")
+    return attention.error(model, test, run["test_size"]) == run["test_error"]
+
+
+@pytest.mark.parametrize("command", ["identity", "sort", "attention"])
+def test_saved_models_load_with_weights_only_and_give_their_runs_numbers(command, tmp_path):
+    module = {"identity": identity, "sort": sort, "attention": attention}[command]
+    module.main([*SMALL[command], "--save-models", "--out", str(tmp_path)])
+    saved = sorted(tmp_path.glob("*.pt"))
+    assert [p.name.rsplit("-", 1)[1] for p in saved] == ["seed0.pt", "seed1.pt"]
+    for path, run in zip(saved, results.load(next(tmp_path.glob("*.json")))["runs"], strict=True):
+        model, record = module.load(path)  # torch.load(..., weights_only=True) inside
+        assert not model.training and record["seed"] == run["seed"]
+        assert _reproduces(command, model, run)
+
+
+def test_without_save_models_no_model_is_written(tmp_path):
+    sort.main([*SMALL["sort"], "--out", str(tmp_path)])
+    assert not list(tmp_path.glob("*.pt"))

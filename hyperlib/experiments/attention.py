@@ -6,7 +6,7 @@
         [--iterations N] [--batch B] [--lr LR] [--schedule constant|cosine]
         [--fresh] [--anneal] [--glimpses G] [--k K] [--view V] [--transform affine|box]
         [--locator-lr F]
-        [--seeds 0 1 2] [--device cpu] [--out runs/attention]
+        [--seeds 0 1 2] [--device cpu] [--out runs/attention] [--save-models]
 
 The task, which every results file records, is :data:`PROTOCOL`.
 """
@@ -169,6 +169,14 @@ def build(cfg: Config) -> ImageClassifier:
     return (ConvClassifier if cfg.model == "cnn" else MLPClassifier)(shape, 10, hidden)
 
 
+def load(path: str | Path) -> tuple[ImageClassifier, dict]:
+    """A model saved by the command's ``--save-models`` (in eval mode) and its run record."""
+    run, state = harness.load_model(path)
+    model = build(harness.config_of(Config, run))
+    model.load_state_dict(state)
+    return model.eval(), run
+
+
 def images(dataset: str, split: str, draw: int = 0) -> ClutteredMNIST:
     """The images of one set and split (train, val or test), fixed by DATA_SEEDS; ``draw`` > 0
     places the same digits and pieces anew (another seed: the fresh passes of ``--fresh``)."""
@@ -273,12 +281,14 @@ def experiment(
     return _sweep(runs, device, scale, path)
 
 
-def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None) -> dict:
+def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None,
+           save_models: bool = False) -> dict:
     header = {"experiment": "attention", "scale": scale, "task": PROTOCOL,
               "machine": results.machine(device)}
     return harness.sweep(
-        runs, lambda cfg, bar: train(cfg, device, bar)[1], path, header, desc="attention",
+        runs, lambda cfg, bar: train(cfg, device, bar), path, header, desc="attention",
         postfix=lambda cfg: {"data": cfg.dataset, "model": cfg.model, "seed": cfg.seed},
+        save_as=(lambda cfg: f"{cfg.dataset}-{cfg.model}-seed{cfg.seed}") if save_models else None,
     )
 
 
@@ -482,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
     name += "-anneal" if args.anneal else ""
     name += "-seeds" + "-".join(map(str, args.seeds)) if args.seeds else ""  # runs apart
     path = Path(args.out) / f"{name}.json"
-    record = _sweep(runs, args.device, args.scale, path)
+    record = _sweep(runs, args.device, args.scale, path, args.save_models)
     harness.finish(f"{table(record)}\n-> {path}", plot(record), path.with_suffix(".png"), [record])
 
 

@@ -10,7 +10,9 @@
 * :func:`configs`     a command's run configurations, a refused one as a usage error;
 * :func:`sweep`       trains runs one after the other under one tqdm bar and saves the results
                       file after each, atomically; a diverged run is recorded as failed, Ctrl-C
-                      keeps what finished and exits 130; :func:`finish` prints, draws, exits.
+                      keeps what finished and exits 130; :func:`finish` prints, draws, exits;
+* :func:`save_model` with ``--save-models``, each run's model beside the results file, read
+                      back by :func:`load_model` (``torch.load(..., weights_only=True)``).
 
 An experiment module keeps only what is its own: data, models, metrics, table and figure.
 """
@@ -25,7 +27,7 @@ import math
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +233,9 @@ def parser(description: str, protocol: str, out: str) -> argparse.ArgumentParser
     p.add_argument("--seeds", type=natural_int, nargs="+", help="default: the scale's")
     p.add_argument("--device", type=device, default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", default=out, help=f"folder for the JSON and figure (default {out})")
+    p.add_argument("--save-models", action="store_true",
+                   help="also save each run's trained model there (<results file>-<run>.pt), "
+                        "read back by the experiment's load()")
     return p
 
 
@@ -282,20 +287,22 @@ def failed(cfg: Any, error: Diverged) -> dict:
 
 def sweep(
     runs: list,
-    train: Callable[[Any, tqdm], dict],
+    train: Callable[[Any, tqdm], tuple[nn.Module, dict]],
     path: str | Path | None,
     header: dict,
     *,
     desc: str,
     postfix: Callable[[Any], dict],
+    save_as: Callable[[Any], str] | None = None,
 ) -> dict:
-    """Train every config of ``runs`` with ``train(cfg, progress)`` (its run record), in order.
+    """Train every config of ``runs`` with ``train(cfg, progress)`` (its model and run record),
+    in order; with ``save_as``, each model goes beside ``path`` as ``<path stem>-<save_as(cfg)>.pt``
+    (:func:`save_model`).
 
     After every finished run the results file at ``path`` (None: none) is rewritten atomically:
-    ``header``
-    (experiment, scale, protocol, machine, ...), ``complete`` and every run so far, each with
-    ``status`` ("ok" or "diverged") and the time it ``finished``. A run that diverges is recorded
-    and the sweep goes on; Ctrl-C keeps the finished runs and exits with status 130.
+    ``header`` (experiment, scale, protocol, machine, ...), ``complete`` and every run so far,
+    each with ``status`` ("ok" or "diverged") and the time it ``finished``. A run that diverges
+    is recorded and the sweep goes on; Ctrl-C keeps the finished runs and exits with status 130.
     """
     record = {**header, "complete": False, "runs": []}
     with tqdm(total=sum(cfg.iterations for cfg in runs), desc=desc, unit="step",
@@ -304,7 +311,11 @@ def sweep(
             for cfg in runs:
                 progress.set_postfix(postfix(cfg))
                 try:
-                    run = {**train(cfg, progress), "status": "ok"}
+                    model, run = train(cfg, progress)
+                    run = {**run, "status": "ok"}
+                    if save_as is not None and path is not None:
+                        saved = Path(path).with_name(f"{Path(path).stem}-{save_as(cfg)}.pt")
+                        save_model(saved, model, run)
                 except Diverged as error:
                     run = failed(cfg, error)
                     tqdm.write(f"diverged: {postfix(cfg)}: {error}")
@@ -319,6 +330,24 @@ def sweep(
     record["complete"] = True
     _save(path, record)
     return record
+
+
+def save_model(path: str | Path, model: nn.Module, run: dict) -> Path:
+    """``model``'s weights and its ``run`` record (plain data) in one file."""
+    torch.save({"run": run, "state_dict": model.state_dict()}, path)
+    return Path(path)
+
+
+def load_model(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
+    """The run record and the weights :func:`save_model` wrote, read on the CPU with
+    ``weights_only=True`` (tensors and plain data only: no code runs on loading)."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return saved["run"], saved["state_dict"]
+
+
+def config_of(cls: type, run: dict) -> Any:
+    """The dataclass ``cls`` (a command's Config) that a run record was made from."""
+    return cls(**{f.name: run[f.name] for f in fields(cls)})
 
 
 def _save(path: str | Path | None, record: dict) -> None:

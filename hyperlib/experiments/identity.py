@@ -5,7 +5,7 @@
         [--scheme pool|per-tuple|chunks|sorted|random|window|boxes] [--chunk C] [--boxes Q]
         [--sigma-scale S] [--schedule constant|cosine]
         [--iterations N] [--batch B] [--lr LR] [--samples G L] [--region R] [--seeds 0 1 2]
-        [--device cpu] [--out runs/identity]
+        [--device cpu] [--out runs/identity] [--save-models]
 
 The protocol, which every results file records, is :data:`PROTOCOL`.
 """
@@ -281,6 +281,14 @@ def train(
     }
 
 
+def load(path: str | Path) -> tuple[nn.Module, dict]:
+    """A layer saved by the command's ``--save-models`` (in eval mode) and its run record."""
+    run, state = harness.load_model(path)
+    model = build(harness.config_of(Config, run))
+    model.load_state_dict(state)
+    return model.eval(), run
+
+
 def header(method: str, values: str, scale: str, device: str) -> dict:
     """The fields of a results file beside its runs."""
     return {"experiment": "identity", "scale": scale, "method": method, "values": values,
@@ -299,13 +307,15 @@ def experiment(
     return _sweep(runs, device, scale, path)
 
 
-def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None) -> dict:
+def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None,
+           save_models: bool = False) -> dict:
     values = "learned" if runs[0].learn_values else "fixed"
     label = f"identity {runs[0].method}, values {values}"
     return harness.sweep(
-        runs, lambda cfg, bar: train(cfg, device, bar)[1], path,
+        runs, lambda cfg, bar: train(cfg, device, bar), path,
         header(runs[0].method, values, scale, device), desc=label,
         postfix=lambda cfg: {"n": cfg.n, "seed": cfg.seed},
+        save_as=(lambda cfg: f"n{cfg.n}-seed{cfg.seed}") if save_models else None,
     )
 
 
@@ -403,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     records, text = [], []
     for values, runs in zip(args.values, variants, strict=True):
         path = Path(args.out) / f"{_name(args, values)}.json"
-        records.append(_sweep(runs, args.device, args.scale, path))
+        records.append(_sweep(runs, args.device, args.scale, path, args.save_models))
         text.append(f"{table(records[-1])}\n-> {path}")
     path = Path(args.out) / f"{_name(args, '-'.join(args.values))}.png"
     harness.finish("\n".join(text), plot(records), path, records)

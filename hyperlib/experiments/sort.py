@@ -4,7 +4,7 @@
         [--protocol paper|neuralsort] [--sizes 4 8 16]
         [--methods quicksort quicksort-perm neuralsort softsort diffsort]
         [--proposal swaps|uniform] [--iterations N] [--batch B] [--lr LR] [--seeds 0 1 2]
-        [--device cpu] [--out runs/sort] [--time-steps N]
+        [--device cpu] [--out runs/sort] [--save-models] [--time-steps N]
 
 The task, which every results file records, is :data:`PROTOCOL`.
 """
@@ -230,6 +230,14 @@ def _lists(split: str, cfg: Config, count: int, seed: int, device: torch.device)
     return x, numbers
 
 
+def load(path: str | Path) -> tuple[Scorer, dict]:
+    """A scorer saved by the command's ``--save-models`` (in eval mode) and its run record."""
+    run, state = harness.load_model(path)
+    scorer = Scorer(harness.config_of(Config, run).digits)
+    scorer.load_state_dict(state)
+    return scorer.eval(), run
+
+
 def heldout_lists(cfg: Config, device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
     """The run's test lists (of test digits, seed 2): x (N, s, d, 28, 28), numbers (N, s)."""
     return _lists("test", cfg, cfg.test_lists, 2, torch.device(device))
@@ -284,13 +292,14 @@ def experiment(
 
 
 def _sweep(runs: list[Config], protocol: str, device: str, scale: str,
-           path: str | Path | None) -> dict:
+           path: str | Path | None, save_models: bool = False) -> dict:
     header = {"experiment": "sort", "protocol": protocol, "scale": scale, "task": PROTOCOL,
               "machine": results.machine(device)}
     return harness.sweep(
-        runs, lambda cfg, bar: train(cfg, device, bar)[1], path, header,
+        runs, lambda cfg, bar: train(cfg, device, bar), path, header,
         desc=f"sort ({protocol})",
         postfix=lambda cfg: {"s": cfg.size, "method": cfg.method, "seed": cfg.seed},
+        save_as=(lambda cfg: f"{cfg.method}-s{cfg.size}-seed{cfg.seed}") if save_models else None,
     )
 
 
@@ -502,7 +511,7 @@ def main(argv: list[str] | None = None) -> None:
     name += f"-it{args.iterations}" if args.iterations else ""
     name += "-uniform" if args.proposal == "uniform" else ""
     path = Path(args.out) / f"{name}.json"
-    record = _sweep(runs, args.protocol, args.device, args.scale, path)
+    record = _sweep(runs, args.protocol, args.device, args.scale, path, args.save_models)
     harness.finish(f"{table(record)}\n-> {path}", plot(record), path.with_suffix(".png"), [record])
 
 
