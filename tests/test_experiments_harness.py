@@ -223,7 +223,7 @@ def _reproduces(command: str, model: nn.Module, run: dict) -> bool:
         saved = torch.tensor(run["snapshots"][str(run["iterations"])]["means"])
         return torch.allclose(means, saved, atol=1e-3)
     if command == "sort":
-        cfg = harness.config_of(sort.Config, run)
+        cfg = sort.Config(run["method"], run["size"], run["digits"], test_lists=run["test_lists"])
         return sort.accuracy(model, sort.heldout_lists(cfg)) == run["test"]
     test = attention.images(run["dataset"], "test")
     return attention.error(model, test, run["test_size"]) == run["test_error"]
@@ -239,6 +239,17 @@ def test_saved_models_load_with_weights_only_and_give_their_runs_numbers(command
         model, record = module.load(path)  # torch.load(..., weights_only=True) inside
         assert not model.training and record["seed"] == run["seed"]
         assert _reproduces(command, model, run)
+
+
+def test_a_saved_model_trained_otherwise_than_expected_is_refused(tmp_path):
+    sort.main([*SMALL["sort"], "--save-models", "--out", str(tmp_path)])
+    path = sorted(tmp_path.glob("*.pt"))[0]
+    _, run = sort.load(path)
+    fields = {k: run[k] for k in ("iterations", "batch", "lr", "eval_every", "val_lists",
+                                  "test_lists", "seed")}
+    assert sort.load(path, expect=sort.Config("softsort", 3, 4, **fields))[1] == run
+    with pytest.raises(ValueError, match=r"lr 0\.001 \(wanted 0\.5\)"):
+        sort.load(path, expect=sort.Config("softsort", 3, 4, **{**fields, "lr": 0.5}))
 
 
 def test_without_save_models_no_model_is_written(tmp_path):

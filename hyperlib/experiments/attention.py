@@ -169,10 +169,11 @@ def build(cfg: Config) -> ImageClassifier:
     return (ConvClassifier if cfg.model == "cnn" else MLPClassifier)(shape, 10, hidden)
 
 
-def load(path: str | Path) -> tuple[ImageClassifier, dict]:
-    """A model saved by the command's ``--save-models`` (in eval mode) and its run record."""
-    run, state = harness.load_model(path)
-    model = build(harness.config_of(Config, run))
+def load(path: str | Path, expect: Config | None = None) -> tuple[ImageClassifier, dict]:
+    """A model saved by the command's ``--save-models`` (in eval mode) and its run record;
+    ``expect``: the config it must have been trained with (else a ValueError)."""
+    cfg, run, state = harness.load_model(path, Config, expect)
+    model = build(cfg)
     model.load_state_dict(state)
     return model.eval(), run
 

@@ -338,16 +338,19 @@ def save_model(path: str | Path, model: nn.Module, run: dict) -> Path:
     return Path(path)
 
 
-def load_model(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
-    """The run record and the weights :func:`save_model` wrote, read on the CPU with
-    ``weights_only=True`` (tensors and plain data only: no code runs on loading)."""
+def load_model(path: str | Path, cls: type, expect: Any = None) -> tuple[Any, dict, dict]:
+    """The config (a ``cls``, the command's Config), run record and weights that
+    :func:`save_model` wrote, read on the CPU with ``weights_only=True`` (tensors and plain data
+    only: no code runs on loading). ``expect``: the config the model must have been trained
+    with; a ValueError names the fields that differ."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    return saved["run"], saved["state_dict"]
-
-
-def config_of(cls: type, run: dict) -> Any:
-    """The dataclass ``cls`` (a command's Config) that a run record was made from."""
-    return cls(**{f.name: run[f.name] for f in fields(cls)})
+    run = saved["run"]
+    cfg = cls(**{f.name: run[f.name] for f in fields(cls)})
+    if expect is not None and cfg != expect:
+        differ = [f"{f.name} {getattr(cfg, f.name)!r} (wanted {getattr(expect, f.name)!r})"
+                  for f in fields(cls) if getattr(cfg, f.name) != getattr(expect, f.name)]
+        raise ValueError(f"{Path(path).name} was trained with other settings: {', '.join(differ)}")
+    return cfg, run, saved["state_dict"]
 
 
 def _save(path: str | Path | None, record: dict) -> None:

@@ -281,10 +281,11 @@ def train(
     }
 
 
-def load(path: str | Path) -> tuple[nn.Module, dict]:
-    """A layer saved by the command's ``--save-models`` (in eval mode) and its run record."""
-    run, state = harness.load_model(path)
-    model = build(harness.config_of(Config, run))
+def load(path: str | Path, expect: Config | None = None) -> tuple[nn.Module, dict]:
+    """A layer saved by the command's ``--save-models`` (in eval mode) and its run record;
+    ``expect``: the config it must have been trained with (else a ValueError)."""
+    cfg, run, state = harness.load_model(path, Config, expect)
+    model = build(cfg)
     model.load_state_dict(state)
     return model.eval(), run
 

@@ -106,3 +106,9 @@ def stored(experiment: str) -> Path:
     """The folder of an experiment's stored results in the repository: data/results/<name>
     (the data folder of ``HYPERLIB_DATA`` holds MNIST, not these)."""
     return STORED / experiment
+
+
+def models(experiment: str) -> Path:
+    """The folder of an experiment's stored trained models (``--save-models``, a few hundred kB
+    each) in the repository, which notebooks load instead of training: data/models/<name>."""
+    return STORED.parent / "models" / experiment

@@ -230,10 +230,11 @@ def _lists(split: str, cfg: Config, count: int, seed: int, device: torch.device)
     return x, numbers
 
 
-def load(path: str | Path) -> tuple[Scorer, dict]:
-    """A scorer saved by the command's ``--save-models`` (in eval mode) and its run record."""
-    run, state = harness.load_model(path)
-    scorer = Scorer(harness.config_of(Config, run).digits)
+def load(path: str | Path, expect: Config | None = None) -> tuple[Scorer, dict]:
+    """A scorer saved by the command's ``--save-models`` (in eval mode) and its run record;
+    ``expect``: the config it must have been trained with (else a ValueError)."""
+    cfg, run, state = harness.load_model(path, Config, expect)
+    scorer = Scorer(cfg.digits)
     scorer.load_state_dict(state)
     return scorer.eval(), run
 
