@@ -3,7 +3,7 @@
 :class:`HyperLayer` is the base. A subclass supplies a hypernetwork ``hyper(x)`` that returns
 *raw* (unconstrained) numbers for k continuous index tuples; the base turns them into tuples,
 
-    mu = sigmoid(a) * (size - 1),   sigma = softplus(s + 2) * size * sigma_scale + min_sigma,
+    mu = sigmoid(a) * (size - 1),   sigma = softplus(rho + 2) * size * sigma_scale + min_sigma,
     v = raw value,
 
 (see :mod:`hyperlib.sampling`), then into a sparse tensor of shape ``out_shape + in_shape``,
@@ -11,9 +11,9 @@ and multiplies the input with it (see :mod:`hyperlib.contract`).
 
 ``hyper`` returns either
 
-* per instance (adaptive): a (b, k, r), s (b, k), v (b, k): each instance gets its own
+* per instance (adaptive): a (b, k, r), rho (b, k), v (b, k): each instance gets its own
   sparse tensor (attention, sorting); or
-* shared (non-adaptive): a (k, r), s (k,), v (k,): one sparse tensor for the whole batch,
+* shared (non-adaptive): a (k, r), rho (k,), v (k,): one sparse tensor for the whole batch,
   sampled once per step, which is much cheaper. :class:`SparseLayer` does this with free
   parameters.
 
@@ -70,7 +70,7 @@ class HyperLayer(nn.Module):
         template: (k, R) integer tensor giving the fixed columns of each tuple (its learned
             columns are ignored); required when some columns are not learned.
         g, l, region: global samples, local samples, side of the local box (in index units).
-        sigma_scale, min_sigma: sigma = softplus(s + 2) * size * sigma_scale + min_sigma.
+        sigma_scale, min_sigma: sigma = softplus(rho + 2) * size * sigma_scale + min_sigma.
         chunk: tuples per normalisation pool (1 = each tuple over its own samples).
         pooling: which tuples share a pool in training: "fixed", consecutive runs of ``chunk``
             tuples in their own order; "sorted", runs of tuples sorted anew every step by the
@@ -159,8 +159,8 @@ class HyperLayer(nn.Module):
         return len(self.out_shape) + len(self.in_shape)
 
     def hyper(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Raw tuples for input x (b, *in_shape): a (b, k, r), s (b, k), v (b, k), or shared
-        a (k, r), s (k,), v (k,). Subclasses implement it."""
+        """Raw tuples for input x (b, *in_shape): a (b, k, r), rho (b, k), v (b, k), or shared
+        a (k, r), rho (k,), v (k,). Subclasses implement it."""
         raise NotImplementedError
 
     def tuples(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -333,7 +333,7 @@ class SparseLayer(HyperLayer):
             self.register_buffer("values", torch.ones(k))
 
     def hyper(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The free parameters, whatever x: a (k, r), s (k,), v (k,)."""
+        """The free parameters, whatever x: a (k, r), rho (k,), v (k,)."""
         return self.raw_means, self.raw_sigmas, self.values
 
 

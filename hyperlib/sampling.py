@@ -25,7 +25,7 @@ from torch import Tensor
 
 from hyperlib import checks
 
-SIGMA_BOOST = 2.0  # softplus(s + 2): a fresh layer starts wide enough to carry density
+SIGMA_BOOST = 2.0  # softplus(rho + 2): a fresh layer starts wide enough to carry density
 
 
 def _check_last(tensor: Tensor, r: int, name: str) -> None:
@@ -88,7 +88,8 @@ def sample(
 
     The samples of a tuple with mean mu are, in this order:
 
-    * the 2^r corners of the unit cell around mu (floor or ceil in each column),
+    * the 2^r corners of the unit cell around mu (floor(mu) or floor(mu) + 1 in each column, so an
+      integer-valued mean takes itself and the next index),
     * g uniform samples from the whole index range ("global"),
     * l uniform samples from a box of side ``region`` around round(mu) ("local"); the box is
       shifted (its corner clamped) to lie inside the tensor, so it never leaves the range.
@@ -106,7 +107,7 @@ def sample(
     upper = constant(size, device) - 1  # (r,)
     means = means.detach()
 
-    # (2^r, r) binary table: column d takes the ceil where bit d is 1
+    # (2^r, r) binary table: column d takes floor + 1 where bit d is 1
     bits = constant(list(itertools.product((0, 1), repeat=r)), device)
     corners = means.floor().long().unsqueeze(-2) + bits  # (..., k, 2^r, r)
 
@@ -119,7 +120,7 @@ def sample(
     local = corner + (rand[..., g:, :] * box).long()  # (..., k, l, r)
 
     samples = torch.cat([corners, glob, local], dim=-2)  # (..., k, m, r)
-    # the ceil of mu = size - 1, or float rounding of rand * size, can reach size: clamp
+    # floor + 1 of mu = size - 1, or float rounding of rand * size, can reach size: clamp
     return torch.clamp(samples, min=torch.zeros_like(upper), max=upper)
 
 
