@@ -1,25 +1,25 @@
 """Differentiable quicksort: sort s items by scalar keys, with gradients through the splits.
 
 A list of s = 2^L items is sorted by L split layers. At depth d the list is in n = 2^d
-contiguous buckets of h = s / n items. In each bucket every item compares its key with the
-bucket's median m (the mean of the two middle keys, so exactly h/2 keys lie on either side
-when the keys are distinct):
+contiguous buckets of h = s / n items. In each bucket every item j compares its key z_j with
+the bucket's median z_med (the mean of the two middle keys, so exactly h/2 keys lie on either
+side when the keys are distinct):
 
-    o_j = sigmoid(c * (key_j - m)),    c = ``certainty``,
+    o_j = sigmoid(c * (z_j - z_med)),    c = ``certainty``,
 
 the probability that item j goes to the upper half. A *half-split* is a balanced binary
-vector z in {0, 1}^h with h/2 ones; it has probability
+vector beta in {0, 1}^h with h/2 ones; it has probability
 
-    p(z) = prod_j o_j^z_j (1 - o_j)^(1 - z_j)   (computed as a sum of log-sigmoids),
+    p(beta) = prod_j o_j^beta_j (1 - o_j)^(1 - beta_j)   (computed as a sum of log-sigmoids),
 
-and moves the items by a *stable partition*: those with z = 0 first, then those with z = 1,
+and moves the items by a *stable partition*: those with beta = 0 first, then those with beta = 1,
 each group in its old order. Each bucket gets m = ``candidates`` half-splits: the hard split
-(z = 1 for the h/2 largest keys, which is the most probable balanced z) and m - 1 others,
+(beta = 1 for the h/2 largest keys, which is the most probable balanced beta) and m - 1 others,
 chosen by the ``proposal``:
 
 * ``"swaps"`` (the default): the m - 1 most probable *one-swap neighbours* of the hard split,
   each sending one item of the lower half up and one of the upper half down; swapping the
-  upper item u with the lower item l costs log p(hard) - log p(z) = c * (key_u - key_l),
+  upper item u with the lower item l costs log p(hard) - log p(beta) = c * (z_u - z_l),
   so the cheapest swaps are those of the items nearest the median (found among the
   min(h/2, m - 1) nearest on either side);
 * ``"uniform"`` (the paper's): m - 1 uniformly random balanced half-splits, drawn per
@@ -29,18 +29,18 @@ Their probabilities are normalised over the *distinct* candidates (a repeated on
 and the bucket's items and keys become the probability-weighted mix of the candidate
 partitions: a doubly stochastic (h, h) matrix per bucket. The mixed keys feed the next depth.
 With the hard split and one swap of u and l the mix gives the swap the probability
-sigmoid(-c * (key_u - key_l)): a soft comparison of the two items, whose gradient reaches
+sigmoid(-c * (z_u - z_l)): a soft comparison of the two items, whose gradient reaches
 both keys. A uniform candidate is mostly far from the hard split (most of its h/2 swaps
 across the median are improbable), gets a probability near 0, and carries almost no gradient.
 
-Because every candidate is balanced, the pivot cancels: log(o / (1 - o)) = c * (key - m), so
+Because every candidate is balanced, the pivot cancels: log(o_j / (1 - o_j)) = c * (z_j - z_med), so
 
-    log p(z) = sum_j log(1 - o_j) + c * sum_j z_j key_j - c * m * h/2,
+    log p(beta) = sum_j log(1 - o_j) + c * sum_j beta_j z_j - c * z_med * h/2,
 
 and the first and last terms are the same for every candidate. The normalised probabilities
-are a softmax of c * (sum of the keys that z sends up): the median gives o its meaning, but
+are a softmax of c * (sum of the keys that beta sends up): the median gives o its meaning, but
 neither its value nor its gradient (kept, not detached) changes the result. It also follows
-that the hard split is the most probable balanced z.
+that the hard split is the most probable balanced beta.
 
 Any s >= 2 works: a list whose length is not a power of two is padded to the next one with
 items of zeros whose keys lie above all the real keys (by their range plus one, so their
@@ -120,7 +120,7 @@ def swap_splits(
     """The ``count`` most probable one-swap neighbours of the hard split: (..., count, h) bool.
 
     keys (..., h), upper (..., h) bool the hard split. Each candidate sends one lower item l
-    up and one upper item u down, at a cost key_u - key_l >= 0 (its log-probability below the
+    up and one upper item u down, at a cost z_u - z_l >= 0 (its log-probability below the
     hard split's, divided by the certainty); the ``count`` cheapest pairs are taken among the
     q = min(h/2, count) items nearest the median on either side (the cheapest ``count`` pairs
     of a sorted q x q grid always lie within it). Items where ``pinned`` is True never move.
@@ -163,10 +163,10 @@ def duplicates(splits: Tensor) -> Tensor:
 
 
 def split_probabilities(logits: Tensor, splits: Tensor) -> Tensor:
-    """p(z) normalised over each bucket's distinct candidates; repeats get 0.
+    """p(beta) normalised over each bucket's distinct candidates; repeats get 0.
 
     logits (..., h) = c * (key - median), so o = sigmoid(logits); splits (..., m, h) bool
-    -> (..., m), summing to 1. log p(z) = sum_j z_j log o_j + (1 - z_j) log(1 - o_j),
+    -> (..., m), summing to 1. log p(beta) = sum_j beta_j log o_j + (1 - beta_j) log(1 - o_j),
     finite for any finite logits; the softmax makes the normalisation stable.
     """
     up, down = F.logsigmoid(logits).unsqueeze(-2), F.logsigmoid(-logits).unsqueeze(-2)
@@ -177,16 +177,16 @@ def split_probabilities(logits: Tensor, splits: Tensor) -> Tensor:
 def partition(splits: Tensor) -> Tensor:
     """The stable partition of each half-split as gather indices: (..., h) bool -> long.
 
-    Output position i takes input item ``partition(z)[i]``: first the items with z = 0,
-    then those with z = 1, each group in its original order.
+    Output position i takes input item ``partition(beta)[i]``: first the items with beta = 0,
+    then those with beta = 1, each group in its original order.
     """
     return splits.to(torch.uint8).argsort(dim=-1, stable=True)
 
 
 def mixing(splits: Tensor, probs: Tensor) -> Tensor:
-    """sum_z p(z) P_z, the probability-weighted mix of the candidates' partition matrices.
+    """sum_beta p(beta) P_beta, the probability-weighted mix of the candidates' partition matrices.
 
-    splits (..., m, h) bool, probs (..., m) -> (..., h, h), with P_z[i, partition(z)[i]] = 1.
+    splits (..., m, h) bool, probs (..., m) -> (..., h, h), with P_beta[i, partition(beta)[i]] = 1.
     Built by a scatter-add, so backward keeps only the integer indices.
     """
     *prefix, m, h = splits.shape

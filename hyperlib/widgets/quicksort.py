@@ -60,7 +60,7 @@ def draw_quicksort(
 
     Left: the keys entering the depth (dots, coloured by o = sigmoid(c (key - median)), the
     probability of going up), the bucket medians (lines) and bucket borders. Middle: the
-    candidate half-splits, one row each (blue: sent up; the shade and the number are p(z) in
+    candidate half-splits, one row each (blue: sent up; the shade and the number are p(beta) in
     that bucket; grey: a repeat, p = 0). Right: the soft permutation matrix (sorted = P @
     items; its title counts the weight off the hard sort) and the hard one of evaluation mode.
     """
@@ -83,7 +83,7 @@ def draw_quicksort(
             ax_keys.hlines(value, i * h - 0.4, (i + 1) * h - 0.6, color="0.3", lw=1)
             ax_keys.axvline(i * h - 0.5, color="0.8", lw=0.8)
         ax_keys.set_ylabel(f"depth {d}\nkey", fontsize=8)
-        # candidates as an image: 'down' pale, 'up' shaded by p(z), repeats grey (NaN)
+        # candidates as an image: 'down' pale, 'up' shaded by p(beta), repeats grey (NaN)
         probs = step["probs"].unsqueeze(-1).expand(n, m, h)  # (n, m, h)
         shade = torch.where(step["splits"], 0.2 + 0.8 * probs, 0.05)  # (n, m, h)
         repeat = sort.duplicates(step["splits"])  # (n, m)
@@ -102,7 +102,7 @@ def draw_quicksort(
             ax.tick_params(labelsize=7)
         if d == 0:
             ax_keys.set_title("keys, medians, o (colour)", fontsize=9)
-            ax_split.set_title(f"{candidates} candidates z ({proposal}; blue: up): p(z)",
+            ax_split.set_title(f"{candidates} candidates β ({proposal}; blue: up): p(β)",
                                fontsize=9)
     distance = (soft - hard).abs().sum().item() / 2  # total weight off the hard permutation
     panels = (
