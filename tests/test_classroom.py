@@ -143,3 +143,11 @@ def test_the_total_time_says_whole_hours_without_minutes():
         " In all, about 1 h 5 min at classroom scale."
     )
     assert _total_time([("a", "25 min")]) == " In all, about 25 min at classroom scale."
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_the_readme_gives_each_notebook_the_time_it_states(path):
+    title = nbformat.read(path, as_version=4).cells[0].source
+    stated = re.search(r"\*\*Time\.\*\* (\d+) minutes", title)
+    assert stated, "the title cell states the time: **Time.** N minutes"
+    assert readme_rows((ROOT / "README.md").read_text())[path.stem][1] == f"{stated[1]} min"
