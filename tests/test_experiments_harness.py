@@ -255,3 +255,22 @@ def test_a_saved_model_trained_otherwise_than_expected_is_refused(tmp_path):
 def test_without_save_models_no_model_is_written(tmp_path):
     sort.main([*SMALL["sort"], "--out", str(tmp_path)])
     assert not list(tmp_path.glob("*.pt"))
+
+
+STORED_MODELS = sorted(results.models("sort").glob("*.pt")) + sorted(
+    results.models("attention").glob("*.pt"))
+
+
+def test_the_notebooks_models_are_stored():
+    assert len(STORED_MODELS) == 4, "07 and 08 load two models each"
+    assert all(path.stat().st_size < 2_000_000 for path in STORED_MODELS), "a few hundred kB each"
+
+
+@pytest.mark.parametrize("path", STORED_MODELS, ids=[p.name for p in STORED_MODELS])
+def test_a_stored_model_gives_its_runs_test_numbers(path):
+    command = path.parent.name
+    module = {"sort": sort, "attention": attention}[command]
+    model, run = module.load(path)
+    classroom = module.SCALES["classroom"]  # the notebooks' live runs at their default scale
+    assert {key: run[key] for key in classroom} == classroom and run["seed"] == 0
+    assert _reproduces(command, model, run)
