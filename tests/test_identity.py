@@ -178,3 +178,13 @@ def test_cosine_schedule_decays_the_learning_rate_and_names_the_file(tmp_path, m
     assert record["runs"][0]["schedule"] == "cosine"
     assert identity.variant(record) == "backprop (cosine lr), fixed values"
     assert rates == [pytest.approx(0.0, abs=1e-12)]
+
+
+def test_missing_counts_the_diagonal_entries_no_tuple_rounds_to():
+    means = [[0.2, 0.1], [1.4, 0.6], [1.1, 0.9], [3.0, 2.6]]  # (0, 0); (1, 1) twice; (3, 3)
+    run = {"n": 5, "iterations": 10, "snapshots": {"10": {"means": means}},
+           "final_mse": 0.4, "exact_at": None}
+    assert identity.missing(run) == 2  # entries 2 and 4
+    assert "0.4000 (-, 2 missing)" in identity._cell(run)
+    run["snapshots"]["10"]["means"] = [[i + 0.3, i - 0.3] for i in range(5)]
+    assert identity.missing(run) == 0 and identity._cell(run) == "0.4000 (-)"

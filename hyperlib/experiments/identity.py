@@ -362,9 +362,10 @@ def plot(records: list[dict], axes: list[plt.Axes] | None = None) -> plt.Figure:
 
 
 def table(record: dict) -> str:
-    """Final eval MSE and first exact step per size and seed, as text ("diverged" for a run
-    that did not finish)."""
-    lines = [f"{variant(record)}: final eval MSE (first step with the exact diagonal)"]
+    """Final eval MSE and first exact step per size and seed, and the diagonal entries the final
+    layer misses when any, as text ("diverged" for a run that did not finish)."""
+    lines = [f"{variant(record)}: final eval MSE (first step with the exact diagonal, "
+             f"diagonal entries missed at the end)"]
     for n in sorted({run["n"] for run in record["runs"]}):
         runs = [run for run in record["runs"] if run["n"] == n]
         cells = [_cell(run) for run in runs]
@@ -372,10 +373,19 @@ def table(record: dict) -> str:
     return "\n".join(lines)
 
 
+def missing(run: dict) -> int:
+    """Diagonal entries that no tuple of the run's final layer rounds to (0: the identity)."""
+    means = torch.tensor(run["snapshots"][str(run["iterations"])]["means"]).round().long()
+    on = means[means[:, 0] == means[:, 1], 0]
+    return run["n"] - len(on.unique())
+
+
 def _cell(run: dict) -> str:
     if run.get("status", "ok") != "ok":
         return "diverged"
-    return f"{run['final_mse']:.4f} ({run['exact_at'] if run['exact_at'] is not None else '-'})"
+    first = run["exact_at"] if run["exact_at"] is not None else "-"
+    lost = missing(run)
+    return f"{run['final_mse']:.4f} ({first}{f', {lost} missing' if lost else ''})"
 
 
 def main(argv: list[str] | None = None) -> None:
