@@ -71,7 +71,6 @@ the official test images.
 """
 DATASETS = {"mnist": {"canvas": 28, "distractors": 0}, **CLUTTER}
 MODELS = ("glimpse", "boxes", "stn", "cnn", "mlp")
-SCHEDULES = harness.SCHEDULES
 DATA_SEEDS = {"train": 0, "val": 1, "test": 2}  # each split's clutter, drawn once
 # Published test errors (%): Mnih et al. 2014 (RAM and their convnets), Gregor et al. 2015 (DRAW)
 PUBLISHED = {
@@ -127,8 +126,8 @@ class Config:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, "
+        if self.schedule not in harness.SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(harness.SCHEDULES)}, "
                              f"got {self.schedule!r}")
         sizes = (self.iterations, self.batch, self.eval_every, self.val_size, self.test_size,
                  self.glimpses, self.k, self.view, self.supersample, self.hidden, self.region)
@@ -172,10 +171,7 @@ def build(cfg: Config) -> ImageClassifier:
 def load(path: str | Path, expect: Config | None = None) -> tuple[ImageClassifier, dict]:
     """A model saved by the command's ``--save-models`` (in eval mode) and its run record;
     ``expect``: the config it must have been trained with (else a ValueError)."""
-    cfg, run, state = harness.load_model(path, Config, expect)
-    model = build(cfg)
-    model.load_state_dict(state)
-    return model.eval(), run
+    return harness.load_model(path, Config, build, expect)
 
 
 def images(dataset: str, split: str, draw: int = 0) -> ClutteredMNIST:
@@ -452,7 +448,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS),
                         help="default: the scale's")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--schedule", choices=SCHEDULES, default="constant",
+    parser.add_argument("--schedule", choices=harness.SCHEDULES, default="constant",
                         help="the learning rate: constant (the paper) or cosine decay to 0")
     parser.add_argument("--fresh", action="store_true",
                         help="draw the training clutter and digit places anew every pass")

@@ -338,11 +338,14 @@ def save_model(path: str | Path, model: nn.Module, run: dict) -> Path:
     return Path(path)
 
 
-def load_model(path: str | Path, cls: type, expect: Any = None) -> tuple[Any, dict, dict]:
-    """The config (a ``cls``, the command's Config), run record and weights that
-    :func:`save_model` wrote, read on the CPU with ``weights_only=True`` (tensors and plain data
-    only: no code runs on loading). ``expect``: the config the model must have been trained
-    with; a ValueError names the fields that differ."""
+def load_model(
+    path: str | Path, cls: type, build: Callable[[Any], nn.Module], expect: Any = None
+) -> tuple[nn.Module, dict]:
+    """The model that :func:`save_model` wrote, rebuilt by ``build(cfg)`` from its config (a
+    ``cls``, the command's Config) and returned in eval mode, with its run record. Read on the CPU
+    with ``weights_only=True`` (tensors and plain data only: no code runs on loading).
+    ``expect``: the config the model must have been trained with; a ValueError names the fields
+    that differ."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
     run = saved["run"]
     cfg = cls(**{f.name: run[f.name] for f in fields(cls)})
@@ -350,7 +353,9 @@ def load_model(path: str | Path, cls: type, expect: Any = None) -> tuple[Any, di
         differ = [f"{f.name} {getattr(cfg, f.name)!r} (wanted {getattr(expect, f.name)!r})"
                   for f in fields(cls) if getattr(cfg, f.name) != getattr(expect, f.name)]
         raise ValueError(f"{Path(path).name} was trained with other settings: {', '.join(differ)}")
-    return cfg, run, saved["state_dict"]
+    model = build(cfg)
+    model.load_state_dict(saved["state_dict"])
+    return model.eval(), run
 
 
 def _save(path: str | Path | None, record: dict) -> None:

@@ -284,10 +284,7 @@ def train(
 def load(path: str | Path, expect: Config | None = None) -> tuple[nn.Module, dict]:
     """A layer saved by the command's ``--save-models`` (in eval mode) and its run record;
     ``expect``: the config it must have been trained with (else a ValueError)."""
-    cfg, run, state = harness.load_model(path, Config, expect)
-    model = build(cfg)
-    model.load_state_dict(state)
-    return model.eval(), run
+    return harness.load_model(path, Config, build, expect)
 
 
 def header(method: str, values: str, scale: str, device: str) -> dict:

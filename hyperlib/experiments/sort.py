@@ -233,10 +233,7 @@ def _lists(split: str, cfg: Config, count: int, seed: int, device: torch.device)
 def load(path: str | Path, expect: Config | None = None) -> tuple[Scorer, dict]:
     """A scorer saved by the command's ``--save-models`` (in eval mode) and its run record;
     ``expect``: the config it must have been trained with (else a ValueError)."""
-    cfg, run, state = harness.load_model(path, Config, expect)
-    scorer = Scorer(cfg.digits)
-    scorer.load_state_dict(state)
-    return scorer.eval(), run
+    return harness.load_model(path, Config, lambda cfg: Scorer(cfg.digits), expect)
 
 
 def heldout_lists(cfg: Config, device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
