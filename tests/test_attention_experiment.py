@@ -166,6 +166,15 @@ def test_command_takes_the_stn_locators_rate(tmp_path):
     assert [(r["transform"], r["locator_lr"]) for r in record["runs"]] == [("box", 0.1)]
 
 
+def test_command_takes_the_hidden_width(tmp_path):
+    attention.main(["--scale", "smoke", "--models", "glimpse", "cnn", "--seeds", "0",
+                    "--iterations", "2", "--hidden", "32", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "smoke-mnist-glimpse-cnn-it2-hidden32-seeds0.json").read_text())
+    assert [(r["model"], r["hidden"]) for r in record["runs"]] == [("glimpse", 32), ("cnn", 32)]
+    assert attention.variant(record["runs"][0]) == "glimpse 4x3x3 hidden 32 0.002k"
+    assert attention.build(Config("mnist", "glimpse", hidden=32)).classify[1].out_features == 32
+
+
 @pytest.mark.parametrize("name", ["constant", "cosine"])
 def test_schedule_gives_the_learning_rate_of_each_step(name):
     cfg = Config("mnist", "glimpse", iterations=8, lr=0.01, schedule=name)
@@ -191,7 +200,7 @@ def test_help_lists_the_options(capsys):
     text = capsys.readouterr().out
     for option in ("--datasets", "--models", "--seeds", "--iterations", "--batch", "--lr",
                    "--device", "--out", "--scale", "--glimpses", "--k", "--view", "--locator-lr",
-                   "--transform", "--schedule"):
+                   "--transform", "--schedule", "--hidden"):
         assert option in text
 
 

@@ -97,6 +97,8 @@ def test_reinforce_layer_samples_per_instance_and_rounds_in_eval():
         ({"scheme": "window", "chunk": 9}, "chunk 9 must be at most n = 8"),
         ({"scheme": "boxes", "boxes": 0}, "boxes must be >= 1"),
         ({"schedule": "linear"}, "schedule must be one of"),
+        ({"min_sigma": 0.0}, "min_sigma must be a finite number > 0"),
+        ({"lr": float("nan")}, "lr must be a finite number > 0"),
     ],
 )
 def test_bad_config_is_refused(options, match):
@@ -145,6 +147,19 @@ def test_command_names_and_records_the_scheme(tmp_path):
     run = record["runs"][0]
     assert (run["scheme"], run["chunk"], run["sigma_scale"]) == ("sorted", 4, 0.05)
     assert identity.variant(record) == "backprop sorted of 4 (sigma_scale 0.05), fixed values"
+
+
+def test_command_gives_the_layer_its_sigma_floor(tmp_path):
+    identity.main(["--scale", "smoke", "--sizes", "8", "--iterations", "5", "--scheme", "boxes",
+                   "--min-sigma", "0.3", "--out", str(tmp_path)])
+    path = tmp_path / "backprop-boxes12-fixed-smoke-it5-minsigma0.3.json"
+    record = json.loads(path.read_text())
+    assert record["runs"][0]["min_sigma"] == 0.3
+    assert identity.variant(record) == "backprop boxes 12 x 12 (min_sigma 0.3), fixed values"
+    for method in ("backprop", "reinforce"):
+        model = identity.build(Config(8, method=method, min_sigma=0.3))
+        model.raw_sigmas.data.fill_(-1e4)  # softplus underflows: sigma is the floor alone
+        torch.testing.assert_close(identity.tuples(model)[1], torch.full((8, 2), 0.3))
 
 
 def test_boxes_scheme_learns_the_identity_at_n_16(tmp_path):

@@ -292,9 +292,9 @@ def _sweep(runs: list[Config], device: str, scale: str, path: str | Path | None,
 def variant(run: dict) -> str:
     """What a run trained, as one row of the table: the model, its glimpse shape (glimpse and
     stn: G x k x k), a locator view other than VIEW, the STN's map and locator rate when not the
-    defaults, its steps, a schedule other than constant, ``fresh`` clutter and ``anneal``,
-    e.g. ``glimpse 4x3x3 3k``, ``boxes of 4 view 7 3k``, ``stn 4x3x3 box locator x0.1 3k`` or
-    ``glimpse 16x5x5 24k cosine``."""
+    defaults, a hidden width other than 64, its steps, a schedule other than constant, ``fresh``
+    clutter and ``anneal``, e.g. ``glimpse 4x3x3 3k``, ``boxes of 4 view 7 3k``,
+    ``stn 4x3x3 box locator x0.1 3k`` or ``glimpse 11x3x3 hidden 256 48k cosine``."""
     words = [run["model"]]
     if run["model"] in ("glimpse", "stn"):
         words.append(f"{run['glimpses']}x{run['k']}x{run['k']}")
@@ -306,6 +306,8 @@ def variant(run: dict) -> str:
         words.append(run["transform"])  # runs from before --transform: affine
     if run["model"] == "stn" and run.get("locator_lr", 1) != 1:  # before --locator-lr: 1
         words.append(f"locator x{run['locator_lr']:g}")
+    if run.get("hidden", Config.hidden) != Config.hidden:
+        words.append(f"hidden {run['hidden']}")
     words.append(f"{run['iterations'] / 1000:g}k")
     if run["schedule"] != "constant":
         words.append(run["schedule"])
@@ -335,12 +337,13 @@ def combine(records: list[dict]) -> dict:
 def variants(runs: list[dict]) -> list[str]:
     """The distinct variants of runs (see :func:`variant`), in the order of MODELS, then pixels
     read, the locator's view (finest first), the STN's map and its locator's rate (fastest
-    first), steps, schedule and fresh clutter: the rows of :func:`table`."""
+    first), steps, schedule, fresh clutter, anneal and hidden width: the rows of :func:`table`."""
     def order(run: dict) -> tuple:
         pixels = run["glimpses"] * run["k"] ** 2 if run["model"] in ("glimpse", "stn") else 0
         return (MODELS.index(run["model"]), pixels, -run.get("view", VIEW),
                 run.get("transform", "affine"), -run.get("locator_lr", 1), run["iterations"],
-                run["schedule"], run["fresh"], run.get("anneal", False))
+                run["schedule"], run["fresh"], run.get("anneal", False),
+                run.get("hidden", Config.hidden))
 
     return list(dict.fromkeys(variant(run) for run in sorted(runs, key=order)))
 
@@ -467,12 +470,15 @@ def main(argv: list[str] | None = None) -> None:
                              "(default 1)")
     parser.add_argument("--transform", choices=TRANSFORMS,
                         help="the STN's map: affine (default) or the glimpse model's box")
+    parser.add_argument("--hidden", type=harness.positive_int,
+                        help="ReLUs in every model's hidden layer (default 64)")
     args = harness.parse(parser, argv)
     sweep = SWEEPS[args.scale]
     datasets = args.datasets or list(sweep["datasets"])
     shape = {key: value for key, value in
              (("glimpses", args.glimpses), ("k", args.k), ("view", args.view),
-              ("transform", args.transform), ("locator_lr", args.locator_lr)) if value}
+              ("transform", args.transform), ("locator_lr", args.locator_lr),
+              ("hidden", args.hidden)) if value}
     options = {**harness.preset(args, SCALES), "schedule": args.schedule, "fresh": args.fresh,
                "anneal": args.anneal,
                **shape}

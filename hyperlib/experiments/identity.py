@@ -102,6 +102,7 @@ class Config:
     l: int = 4  # noqa: E741 (the paper's name)
     region: int = 4
     sigma_scale: float = 0.1
+    min_sigma: float = 1e-3  # the floor of sigma, in index units (the library's default)
     scheme: str = "pool"  # backprop: which samples each tuple is normalised over (SCHEMES)
     chunk: int = 8  # tuples per pool of the CHUNKED schemes
     boxes: int = 12  # boxes per column of the boxes scheme (runs of sigma / 2)
@@ -130,8 +131,9 @@ class Config:
             raise ValueError(f"boxes must be >= 1, got {self.boxes}")
         if self.region > self.n:
             raise ValueError(f"region {self.region} is larger than n = {self.n}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        for name in ("lr", "min_sigma"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
 
 
 class ReinforceLayer(nn.Module):
@@ -143,9 +145,12 @@ class ReinforceLayer(nn.Module):
     round(mu), as for the hyperlayer.
     """
 
-    def __init__(self, n: int, *, learn_values: bool = False, sigma_scale: float = 0.1) -> None:
+    def __init__(
+        self, n: int, *, learn_values: bool = False, sigma_scale: float = 0.1,
+        min_sigma: float = 1e-3,
+    ) -> None:
         super().__init__()
-        self.n, self.sigma_scale = n, sigma_scale
+        self.n, self.sigma_scale, self.min_sigma = n, sigma_scale, min_sigma
         self.raw_means = nn.Parameter(torch.randn(n, 2))  # (k, 2)
         self.raw_sigmas = nn.Parameter(torch.zeros(n))  # (k,)
         if learn_values:
@@ -157,7 +162,8 @@ class ReinforceLayer(nn.Module):
         """means (k, 2), sigmas (k, 2) (standard deviations), values (k,)."""
         size = (self.n, self.n)
         means = sampling.transform_means(self.raw_means, size)
-        sigmas = sampling.transform_sigmas(self.raw_sigmas, size, self.sigma_scale)
+        sigmas = sampling.transform_sigmas(self.raw_sigmas, size, self.sigma_scale,
+                                            self.min_sigma)
         return means, sigmas, self.values
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -178,13 +184,15 @@ class ReinforceLayer(nn.Module):
 def build(cfg: Config) -> nn.Module:
     """The model of a run (parameters drawn from the global RNG: seed it first)."""
     if cfg.method == "reinforce":
-        return ReinforceLayer(cfg.n, learn_values=cfg.learn_values, sigma_scale=cfg.sigma_scale)
+        return ReinforceLayer(cfg.n, learn_values=cfg.learn_values, sigma_scale=cfg.sigma_scale,
+                              min_sigma=cfg.min_sigma)
     chunk = {"pool": cfg.n, "per-tuple": 1, "boxes": 1}.get(cfg.scheme, cfg.chunk)
     pooling = cfg.scheme if cfg.scheme in POOLINGS else "fixed"  # chunks: fixed pools
     grid = cfg.boxes if cfg.scheme == "boxes" else None
     return SparseLayer(
         cfg.n, cfg.n, cfg.n, learn_values=cfg.learn_values, g=cfg.g, l=cfg.l,
-        region=cfg.region, sigma_scale=cfg.sigma_scale, chunk=chunk, pooling=pooling, grid=grid,
+        region=cfg.region, sigma_scale=cfg.sigma_scale, min_sigma=cfg.min_sigma, chunk=chunk,
+        pooling=pooling, grid=grid,
     )
 
 
@@ -330,6 +338,8 @@ def variant(record: dict) -> str:
         name += f" (lr {run['lr']:g})"
     if run["sigma_scale"] != Config.sigma_scale:
         name += f" (sigma_scale {run['sigma_scale']:g})"
+    if run.get("min_sigma", Config.min_sigma) != Config.min_sigma:  # runs before --min-sigma
+        name += f" (min_sigma {run['min_sigma']:g})"
     if run.get("schedule", "constant") != "constant":  # runs before --schedule: constant
         name += f" ({run['schedule']} lr)"
     return f"{name}, {record['values']} values"
@@ -406,13 +416,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--region", type=harness.positive_int, default=4)
     parser.add_argument("--sigma-scale", type=harness.positive_float, default=0.1,
                         help="sigma = softplus(s + 2) * n * this (2.13 n times it at the start)")
+    parser.add_argument("--min-sigma", type=harness.positive_float, default=1e-3,
+                        help="added to sigma: its floor in index units (default 0.001)")
     args = harness.parse(parser, argv)
     sweep = SWEEPS[args.scale]
     options = {**harness.preset(args, SCALES), "method": args.method,
                "control_variate": not args.plain, "g": args.samples[0], "l": args.samples[1],
                "region": args.region, "scheme": args.scheme, "chunk": args.chunk,
                "boxes": args.boxes, "schedule": args.schedule,
-               "sigma_scale": args.sigma_scale}
+               "sigma_scale": args.sigma_scale, "min_sigma": args.min_sigma}
     variants = harness.configs(parser, lambda: [
         [Config(n, learn_values=values == "learned", seed=seed, **options)
          for n in args.sizes or sweep["sizes"] for seed in args.seeds or sweep["seeds"]]
@@ -436,6 +448,7 @@ def _name(args, values: str) -> str:
     lr = f"-lr{args.lr:g}" if args.lr is not None else ""
     iterations = f"-it{args.iterations}" if args.iterations else ""
     sigma = f"-sigma{args.sigma_scale:g}" if args.sigma_scale != 0.1 else ""
+    sigma += f"-minsigma{args.min_sigma:g}" if args.min_sigma != 1e-3 else ""
     schedule = f"-{args.schedule}" if args.schedule != "constant" else ""
     return f"{method}-{values}-{args.scale}{lr}{iterations}{sigma}{schedule}"
 
