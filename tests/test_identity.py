@@ -46,6 +46,13 @@ def test_pooled_backprop_learns_the_identity():
     assert run["mse"][0] > 0.1  # not the identity by chance at the start
     assert run["exact_at"] is not None and run["final_mse"] == 0, run["final_mse"]
     assert run["steps"][-1] == 1500 and len(run["steps"]) == len(run["mse"]) == 31
+    # the census: every tuple on its own entry at the end, none left it in the last interval
+    assert {len(run[key]) for key in ("off", "left", "sigma_on", "sigma_off")} == {31}
+    assert run["sigma_off"][-1] is None and run["sigma_off"][0] > 0
+    assert run["off"][-1] == run["left"][-1] == 0 and run["left"][0] == 0
+    assert max(run["off"]) > 0 and 0 < run["sigma_on"][-1] < run["sigma_on"][1]
+    means = torch.tensor(run["snapshots"]["1500"]["means"]).round()
+    assert run["off"][-1] == int((means[:, 0] != means[:, 1]).sum())
 
 
 def test_reinforce_gradient_is_unbiased_with_and_without_control_variate():

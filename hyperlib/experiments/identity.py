@@ -254,7 +254,10 @@ def train(
     eval-MSE curves (from step 0), snapshots of the tuples, final MSE, first exact step, time.
 
     ``exact_at`` is the first evaluated step at which the rounded tuples are the diagonal
-    (None if never): with fixed values the layer is then exactly the identity.
+    (None if never): with fixed values the layer is then exactly the identity. At every
+    evaluation the record also counts the rounded tuples off the diagonal (``off``), those of
+    them that were on it at the evaluation before (``left``), and gives the median sigma of
+    the tuples on it and off it (``sigma_on``, ``sigma_off``; None where there are none).
     """
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
@@ -263,13 +266,25 @@ def train(
     data = torch.Generator(device).manual_seed(cfg.seed)  # training batches and samples
     fresh = torch.Generator(device).manual_seed(cfg.seed + 1_000_003)  # evaluation vectors
     snapshots, exact, keep = {}, [], _snapshot_steps(cfg.iterations)
+    census = {"off": [], "left": [], "sigma_on": [], "sigma_off": []}
+    placed = torch.zeros(cfg.n, dtype=torch.bool, device=device)  # (k,) on the diagonal before
 
     def batch_loss(step: int) -> Tensor:
         x = torch.randn(cfg.batch, cfg.n, generator=data, device=device)
         return loss(model, x, cfg, data)
 
     def mse() -> float:
-        exact.append(is_identity(tuples(model)[0]))
+        nonlocal placed
+        means, sigmas, _ = tuples(model)
+        exact.append(is_identity(means))
+        rounded = means.detach().round()  # (k, 2)
+        on = rounded[:, 0] == rounded[:, 1]  # (k,)
+        census["off"].append(int((~on).sum()))
+        census["left"].append(int((placed & ~on).sum()))
+        for name, where in (("sigma_on", on), ("sigma_off", ~on)):
+            median = sigmas[where, 0].median().item() if where.any() else None
+            census[name].append(None if median is None else round(median, 4))
+        placed = on
         return evaluate(model, cfg.n, cfg.eval_size, fresh)
 
     def snapshot(step: int) -> None:
@@ -284,7 +299,7 @@ def train(
     exact_at = next((step for step, ok in zip(curves.steps, exact, strict=True) if ok), None)
     return model, {
         **asdict(cfg), "steps": curves.steps, "loss": curves.loss, "mse": curves.metric,
-        "final_mse": curves.metric[-1], "exact_at": exact_at,
+        "final_mse": curves.metric[-1], "exact_at": exact_at, **census,
         "wall_s": round(time.perf_counter() - start, 2), "snapshots": snapshots,
     }
 
