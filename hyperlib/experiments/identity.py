@@ -40,7 +40,8 @@ there; --scheme chunks, sorted, random and window pool `--chunk` tuples; --schem
 each tuple over a grid of `--boxes` x `--boxes` boxes spanning mu +- 3 sigma (12: boxes of side
 sigma / 2), each weighted by the Gaussian's mass in it (no samples and no pool, linear in k).
 Every run records its scheme. The learning rate is constant, as in the paper, or with --schedule
-cosine decays to 0 along a cosine over the run. The metric is the MSE of the *evaluation-mode*
+cosine decays to 0 along a cosine over the run. --min-sigma puts a floor under sigma (default
+0.001). The metric is the MSE of the *evaluation-mode*
 layer (every tuple rounded to one integer connection) on 10,000 fresh vectors, against iterations;
 the final layer is reported (there is no checkpoint selection: the fresh vectors are the test).
 With values fixed to 1 an MSE below 0.01 means the rounded tuples are exactly the diagonal for
