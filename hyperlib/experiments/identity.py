@@ -41,8 +41,8 @@ each tuple over a grid of `--boxes` x `--boxes` boxes spanning mu +- 3 sigma (12
 sigma / 2), each weighted by the Gaussian's mass in it (no samples and no pool, linear in k).
 Every run records its scheme. The learning rate is constant, as in the paper, or with --schedule
 cosine decays to 0 along a cosine over the run. --min-sigma puts a floor under sigma (default
-0.001). The metric is the MSE of the *evaluation-mode*
-layer (every tuple rounded to one integer connection) on 10,000 fresh vectors, against iterations;
+0.001). The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer
+connection) on 10,000 fresh vectors, against iterations;
 the final layer is reported (there is no checkpoint selection: the fresh vectors are the test).
 With values fixed to 1 an MSE below 0.01 means the rounded tuples are exactly the diagonal for
 n <= 128 (one wrong connection costs 2 / n >= 0.0156); at every n, a run's first exact step is the
@@ -227,12 +227,16 @@ def evaluate(model: nn.Module, n: int, size: int, generator: torch.Generator) ->
         return F.mse_loss(y, x).item()
 
 
+def on_diagonal(means: Tensor) -> Tensor:
+    """Which tuples (k, 2) round onto a diagonal entry: (k,) bool."""
+    rounded = means.detach().round()
+    return rounded[:, 0] == rounded[:, 1]
+
+
 def is_identity(means: Tensor) -> bool:
     """Whether the rounded tuples (k, 2) are exactly the diagonal, each entry once."""
-    rounded = means.detach().round().long()
-    return bool((rounded[:, 0] == rounded[:, 1]).all()) and len(rounded[:, 0].unique()) == len(
-        rounded
-    )
+    rounded = means.detach().round()
+    return bool(on_diagonal(rounded).all()) and len(rounded[:, 0].unique()) == len(rounded)
 
 
 def _snapshot_steps(iterations: int) -> set[int]:
@@ -278,8 +282,7 @@ def train(
         nonlocal placed
         means, sigmas, _ = tuples(model)
         exact.append(is_identity(means))
-        rounded = means.detach().round()  # (k, 2)
-        on = rounded[:, 0] == rounded[:, 1]  # (k,)
+        on = on_diagonal(means)  # (k,)
         census["off"].append(int((~on).sum()))
         census["left"].append(int((placed & ~on).sum()))
         for name, where in (("sigma_on", on), ("sigma_off", ~on)):
@@ -398,9 +401,8 @@ def table(record: dict) -> str:
 
 def missing(run: dict) -> int:
     """Diagonal entries that no tuple of the run's final layer rounds to (0: the identity)."""
-    means = torch.tensor(run["snapshots"][str(run["iterations"])]["means"]).round().long()
-    on = means[means[:, 0] == means[:, 1], 0]
-    return run["n"] - len(on.unique())
+    means = torch.tensor(run["snapshots"][str(run["iterations"])]["means"]).round()  # (k, 2)
+    return run["n"] - len(means[on_diagonal(means), 0].unique())
 
 
 def _cell(run: dict) -> str:
@@ -432,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--region", type=harness.positive_int, default=4)
     parser.add_argument("--sigma-scale", type=harness.positive_float, default=0.1,
                         help="sigma = softplus(s + 2) * n * this (2.13 n times it at the start)")
-    parser.add_argument("--min-sigma", type=harness.positive_float, default=1e-3,
+    parser.add_argument("--min-sigma", type=harness.positive_float, default=Config.min_sigma,
                         help="added to sigma: its floor in index units (default 0.001)")
     args = harness.parse(parser, argv)
     sweep = SWEEPS[args.scale]
