@@ -33,6 +33,7 @@ Whether the hypernetwork's numbers are finite is checked too when ``check_finite
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -335,6 +336,23 @@ class SparseLayer(HyperLayer):
     def hyper(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The free parameters, whatever x: a (k, r), rho (k,), v (k,)."""
         return self.raw_means, self.raw_sigmas, self.values
+
+    @torch.no_grad()
+    def place(self, tuples: Tensor, entries: Tensor, sigma: float) -> None:
+        """Move tuples (j,) long onto the integer entries (j, r) of the learned columns: their
+        means round to the entries (a quarter index inside the range at its ends, which the
+        sigmoid only reaches in the limit) and their sigma is ``sigma`` (> min_sigma) in the
+        smallest learned column. The values stay. The inverse of the transforms above."""
+        sigma = checks.positive(sigma, "sigma")
+        if sigma <= self.min_sigma:
+            raise ValueError(f"sigma must exceed min_sigma = {self.min_sigma}, got {sigma}")
+        sizes = sampling.constant(self.size, entries.device, torch.float64)  # (r,)
+        means = entries.to(sizes.dtype).minimum(sizes - 1.25).clamp(min=0.25)  # (j, r)
+        fraction = (means / (sizes - 1).clamp(min=1)).clamp(1e-6, 1 - 1e-6)
+        spread = (sigma - self.min_sigma) / (self.sigma_scale * min(self.size))
+        raw_sigma = math.log(math.expm1(spread)) - sampling.SIGMA_BOOST  # softplus's inverse
+        self.raw_means[tuples] = fraction.logit().to(self.raw_means.dtype)
+        self.raw_sigmas[tuples] = raw_sigma
 
 
 def output_template(out_shape: Sequence[int], in_rank: int, per_output: int) -> Tensor:

@@ -106,6 +106,8 @@ def test_reinforce_layer_samples_per_instance_and_rounds_in_eval():
         ({"scheme": "boxes", "boxes": 0}, "boxes must be >= 1"),
         ({"schedule": "linear"}, "schedule must be one of"),
         ({"min_sigma": 0.0}, "min_sigma must be a finite number > 0"),
+        ({"regrow": -1}, "regrow must be >= 0"),
+        ({"regrow": 5, "method": "reinforce"}, "0 for REINFORCE"),
         ({"lr": float("nan")}, "lr must be a finite number > 0"),
     ],
 )
@@ -211,3 +213,43 @@ def test_missing_counts_the_diagonal_entries_no_tuple_rounds_to():
     assert "0.4000 (-, 2 missing)" in identity._cell(run)
     run["snapshots"]["10"]["means"] = [[i + 0.3, i - 0.3] for i in range(5)]
     assert identity.missing(run) == 0 and identity._cell(run) == "0.4000 (-)"
+
+
+def test_regrow_moves_the_widest_tuples_onto_the_entries_left_empty():
+    """Two tuples wide and off the diagonal leave entries 3 and 9 empty: the dense gradient
+    finds them (largest |dL/dW| where no other tuple is); ``most`` bounds the moves, the widest
+    first; the moved tuples' Adam moments restart. A narrow tuple on a taken entry moves too."""
+    n = 16
+    layer = identity.build(Config(n, scheme="boxes", min_sigma=0.3))
+    layer.place(torch.arange(n), torch.arange(n).unsqueeze(1).expand(n, 2), 0.5)  # the identity
+    with torch.no_grad():
+        layer.raw_means[[3, 9]] = torch.tensor([[-1.0, 1.5], [0.5, -2.0]])  # off the diagonal
+        layer.raw_sigmas[[3, 9]] = torch.tensor([-1.0, 0.0])  # sigma 5.1 and 6.7: tuple 9 widest
+    optimizer = torch.optim.Adam(layer.parameters())
+    x = torch.randn(4096, n, generator=torch.Generator().manual_seed(0))
+    identity.F.mse_loss(layer(x[:64]), x[:64]).backward()
+    optimizer.step()  # Adam's moments, for every tuple
+    assert identity.regrow(layer, optimizer, x, most=1) == 1
+    means, sigmas, _ = identity.tuples(layer)
+    assert means[9].round().tolist() in ([3.0, 3.0], [9.0, 9.0]) and sigmas[9, 0] == 0.5
+    assert not identity.on_diagonal(means)[3]  # not yet moved
+    assert identity.regrow(layer, optimizer, x, most=5) == 1
+    means, sigmas, _ = identity.tuples(layer)
+    assert is_identity(means) and (sigmas[:, 0] < 1).all()
+    assert identity.regrow(layer, optimizer, x, most=5) == 0  # none spare
+    layer.place(torch.tensor([5]), torch.tensor([[6, 6]]), 0.4)  # two narrow tuples on (6, 6)
+    assert identity.regrow(layer, optimizer, x, most=5) == 1  # the later one moves to (5, 5)
+    assert is_identity(identity.tuples(layer)[0])
+    state = optimizer.state[layer.raw_means]
+    for moment in ("exp_avg", "exp_avg_sq"):
+        assert (state[moment][[3, 9]] == 0).all() and (state[moment].abs().sum(1) > 0).sum() > 2
+
+
+def test_command_regrows_in_the_middle_half_and_records_it(tmp_path):
+    identity.main(["--scale", "smoke", "--sizes", "8", "--iterations", "8", "--scheme", "boxes",
+                   "--regrow", "2", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "backprop-boxes12-fixed-smoke-it8-regrow2.json").read_text())
+    run = record["runs"][0]
+    assert run["regrow"] == 2 and [step for step, _, _ in run["regrown"]] == [2, 4, 6]
+    assert all(0 <= moved <= 1 and seconds > 0 for _, moved, seconds in run["regrown"])
+    assert identity.variant(record) == "backprop boxes 12 x 12 (regrow every 2), fixed values"

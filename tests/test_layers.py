@@ -474,3 +474,23 @@ def test_grid_layer_gradients_reach_means_sigmas_and_values():
     (layer(x) - x).pow(2).sum().backward()
     for name, p in [("x", x), *layer.named_parameters()]:
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_place_moves_tuples_onto_entries_with_the_given_sigma(dtype):
+    """The corners too (the sigmoid reaches 0 and size - 1 only in the limit); sigma is set in
+    the smallest learned column; the other tuples and every value stay."""
+    torch.manual_seed(0)
+    layer = SparseLayer(7, 5, 6, min_sigma=0.3).to(dtype)  # learned sizes (5, 7)
+    before = [t.detach().clone() for t in layer.tuples(torch.zeros(1, 7, dtype=dtype))]
+    entries = torch.tensor([[0, 0], [4, 6], [2, 3]])
+    layer.place(torch.tensor([1, 3, 4]), entries, 0.5)
+    means, sigmas, values = layer.tuples(torch.zeros(1, 7, dtype=dtype))
+    assert torch.equal(means[[1, 3, 4]].detach().round().long(), entries)
+    expected = torch.tensor([0.5, 0.3 + 0.2 * 7 / 5], dtype=dtype).expand(3, 2)
+    torch.testing.assert_close(sigmas[[1, 3, 4]].detach(), expected)
+    for old, new in zip(before[:2], (means, sigmas), strict=True):
+        assert torch.equal(old[[0, 2, 5]], new[[0, 2, 5]].detach())
+    assert torch.equal(values.detach(), before[2])
+    with pytest.raises(ValueError, match="exceed min_sigma"):
+        layer.place(torch.tensor([0]), torch.tensor([[1, 1]]), 0.3)

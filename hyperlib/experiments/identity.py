@@ -41,8 +41,12 @@ each tuple over a grid of `--boxes` x `--boxes` boxes spanning mu +- 3 sigma (12
 sigma / 2), each weighted by the Gaussian's mass in it (no samples and no pool, linear in k).
 Every run records its scheme. The learning rate is constant, as in the paper, or with --schedule
 cosine decays to 0 along a cosine over the run. --min-sigma puts a floor under sigma (default
-0.001). The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one integer
-connection) on 10,000 fresh vectors, against iterations;
+0.001). --regrow R repairs what gradient descent leaves: every R steps from a quarter to three
+quarters of the run, at most n / 100 spare tuples (wider than one index, the widest first, or
+rounding onto an entry another tuple holds) move onto the entries, held by no other tuple, where the
+dense gradient |dL/dW| of the rounded layer on 4,096 training vectors is largest (RigL's grow step),
+with sigma 0.5. The metric is the MSE of the *evaluation-mode* layer (every tuple rounded to one
+integer connection) on 10,000 fresh vectors, against iterations;
 the final layer is reported (there is no checkpoint selection: the fresh vectors are the test).
 With values fixed to 1 an MSE below 0.01 means the rounded tuples are exactly the diagonal for
 n <= 128 (one wrong connection costs 2 / n >= 0.0156); at every n, a run's first exact step is the
@@ -67,6 +71,7 @@ SWEEPS = {  # the sizes and seeds a command runs at each scale
     "paper": {"sizes": (8, 16, 32, 64, 128), "seeds": (0, 1, 2)},
 }
 SNAPSHOTS = 8  # tuples stored at this many log-spaced steps per run
+REGROW_BATCH = 4096  # training vectors behind each regrow step's dense gradient
 
 
 SCHEMES = {  # which samples each tuple's weights are normalised over, and the cost per step
@@ -108,6 +113,7 @@ class Config:
     chunk: int = 8  # tuples per pool of the CHUNKED schemes
     boxes: int = 12  # boxes per column of the boxes scheme (runs of sigma / 2)
     schedule: str = "constant"  # or "cosine": lr (1 + cos(pi step / iterations)) / 2
+    regrow: int = 0  # move the wide tuples (regrow()) every this many steps; 0: never
     eval_every: int = 50
     eval_size: int = 10_000
 
@@ -130,6 +136,8 @@ class Config:
             raise ValueError(f"schedule must be one of {harness.SCHEDULES}, got {self.schedule!r}")
         if self.boxes < 1:
             raise ValueError(f"boxes must be >= 1, got {self.boxes}")
+        if self.regrow < 0 or (self.regrow and self.method != "backprop"):
+            raise ValueError(f"regrow must be >= 0, and 0 for REINFORCE: {self.regrow}")
         if self.region > self.n:
             raise ValueError(f"region {self.region} is larger than n = {self.n}")
         for name in ("lr", "min_sigma"):
@@ -239,6 +247,41 @@ def is_identity(means: Tensor) -> bool:
     return bool(on_diagonal(rounded).all()) and len(rounded[:, 0].unique()) == len(rounded)
 
 
+def regrow(
+    model: SparseLayer, optimizer: torch.optim.Adam, x: Tensor, most: int, widest: float = 1.0
+) -> int:
+    """Move up to ``most`` spare tuples onto entries where the loss on x (b, n) most wants
+    weight: RigL's grow step (Evci et al., 2020). Spare are the tuples wider than ``widest``
+    (sigma in index units) and those that round onto an entry an earlier tuple holds; the
+    widest move first. The dense gradient dL/dW = sum_b dL/dy_b x_b^T (n, n) of the rounded
+    layer without the moving tuples is taken once, O(b n^2); its largest magnitudes at entries
+    that no other tuple holds get one moving tuple each, with sigma ``widest`` / 2 and fresh
+    Adam moments. Returns how many moved."""
+    means, sigmas, values = tuples(model)
+    width = sigmas.detach().amax(-1)  # (k,)
+    held = means.detach().round().long()  # (k, 2)
+    repeat = sampling.duplicates(held.unsqueeze(0), (model.k, model.k))[0]  # (k,) bool
+    spare = (width > widest) | repeat
+    count = min(most, int(spare.sum()))
+    if count == 0:
+        return 0
+    wide = torch.zeros_like(spare)
+    wide[width.where(spare, -1).topk(count).indices] = True  # (k,) the tuples that move
+    y = contract(held, values.detach() * ~wide, x, (model.k,)).requires_grad_()  # (b, n)
+    (grad,) = torch.autograd.grad(F.mse_loss(y, x), y)
+    score = (grad.T @ x).abs()  # (n, n): |dL/dW|
+    score[held[~wide, 0], held[~wide, 1]] = -1  # another tuple's entry is taken
+    top = score.flatten().topk(count).indices  # (count,)
+    entries = torch.stack([top // model.k, top % model.k], -1)  # (count, 2)
+    moved = wide.nonzero().squeeze(-1)  # (count,)
+    model.place(moved, entries, widest / 2)
+    for param in (model.raw_means, model.raw_sigmas, model.values):
+        for moment in optimizer.state.get(param, {}).values():
+            if moment.dim():  # exp_avg, exp_avg_sq; not the step count
+                moment[moved] = 0
+    return count
+
+
 def _snapshot_steps(iterations: int) -> set[int]:
     return {0, iterations} | {int(s) for s in np.geomspace(10, iterations, SNAPSHOTS - 1)}
 
@@ -263,6 +306,9 @@ def train(
     evaluation the record also counts the rounded tuples off the diagonal (``off``), those of
     them that were on it at the evaluation before (``left``), and gives the median sigma of
     the tuples on it and off it (``sigma_on``, ``sigma_off``; None where there are none).
+    With ``regrow`` R, every R steps from a quarter to three quarters of the run at most
+    n / 100 of the tuples wider than one index move (:func:`regrow`, on ``REGROW_BATCH``
+    training vectors); ``regrown`` lists [step, how many moved, seconds] for every such step.
     """
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
@@ -273,6 +319,7 @@ def train(
     snapshots, exact, keep = {}, [], _snapshot_steps(cfg.iterations)
     census = {"off": [], "left": [], "sigma_on": [], "sigma_off": []}
     placed = torch.zeros(cfg.n, dtype=torch.bool, device=device)  # (k,) on the diagonal before
+    regrown = []  # [step, tuples moved, seconds]
 
     def batch_loss(step: int) -> Tensor:
         x = torch.randn(cfg.batch, cfg.n, generator=data, device=device)
@@ -291,7 +338,13 @@ def train(
         placed = on
         return evaluate(model, cfg.n, cfg.eval_size, fresh)
 
-    def snapshot(step: int) -> None:
+    def after_step(step: int) -> None:
+        middle = cfg.iterations <= 4 * step <= 3 * cfg.iterations  # the half that regrows
+        if cfg.regrow and step % cfg.regrow == 0 and middle:
+            tic = time.perf_counter()
+            x = torch.randn(REGROW_BATCH, cfg.n, generator=data, device=device)
+            moved = regrow(model, optimizer, x, max(1, cfg.n // 100))
+            regrown.append([step, moved, round(time.perf_counter() - tic, 4)])
         if step in keep:
             snapshots[str(step)] = _snapshot(model)
 
@@ -299,11 +352,11 @@ def train(
     curves = harness.fit(model, optimizer, batch_loss, mse, iterations=cfg.iterations,
                          eval_every=cfg.eval_every, select=None, from_start=True,
                          schedule=harness.lr_schedule(optimizer, cfg.schedule, cfg.iterations),
-                         after_step=snapshot, progress=progress)
+                         after_step=after_step, progress=progress)
     exact_at = next((step for step, ok in zip(curves.steps, exact, strict=True) if ok), None)
     return model, {
         **asdict(cfg), "steps": curves.steps, "loss": curves.loss, "mse": curves.metric,
-        "final_mse": curves.metric[-1], "exact_at": exact_at, **census,
+        "final_mse": curves.metric[-1], "exact_at": exact_at, **census, "regrown": regrown,
         "wall_s": round(time.perf_counter() - start, 2), "snapshots": snapshots,
     }
 
@@ -361,6 +414,8 @@ def variant(record: dict) -> str:
         name += f" (min_sigma {run['min_sigma']:g})"
     if run.get("schedule", "constant") != "constant":  # runs before --schedule: constant
         name += f" ({run['schedule']} lr)"
+    if run.get("regrow"):  # runs before --regrow: never
+        name += f" (regrow every {run['regrow']})"
     return f"{name}, {record['values']} values"
 
 
@@ -436,13 +491,18 @@ def main(argv: list[str] | None = None) -> None:
                         help="sigma = softplus(s + 2) * n * this (2.13 n times it at the start)")
     parser.add_argument("--min-sigma", type=harness.positive_float, default=Config.min_sigma,
                         help="added to sigma: its floor in index units (default 0.001)")
+    parser.add_argument("--regrow", type=harness.natural_int, default=0, metavar="R",
+                        help="every R steps from 1/4 to 3/4 of the run, move at most n / 100 "
+                             "tuples wider than one index to where the dense gradient is "
+                             "largest (default 0: never)")
     args = harness.parse(parser, argv)
     sweep = SWEEPS[args.scale]
     options = {**harness.preset(args, SCALES), "method": args.method,
                "control_variate": not args.plain, "g": args.samples[0], "l": args.samples[1],
                "region": args.region, "scheme": args.scheme, "chunk": args.chunk,
                "boxes": args.boxes, "schedule": args.schedule,
-               "sigma_scale": args.sigma_scale, "min_sigma": args.min_sigma}
+               "sigma_scale": args.sigma_scale, "min_sigma": args.min_sigma,
+               "regrow": args.regrow}
     variants = harness.configs(parser, lambda: [
         [Config(n, learn_values=values == "learned", seed=seed, **options)
          for n in args.sizes or sweep["sizes"] for seed in args.seeds or sweep["seeds"]]
@@ -468,6 +528,7 @@ def _name(args, values: str) -> str:
     sigma = f"-sigma{args.sigma_scale:g}" if args.sigma_scale != 0.1 else ""
     sigma += f"-minsigma{args.min_sigma:g}" if args.min_sigma != 1e-3 else ""
     schedule = f"-{args.schedule}" if args.schedule != "constant" else ""
+    schedule += f"-regrow{args.regrow}" if args.regrow else ""
     return f"{method}-{values}-{args.scale}{lr}{iterations}{sigma}{schedule}"
 
 
