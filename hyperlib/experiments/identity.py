@@ -307,8 +307,8 @@ def train(
     them that were on it at the evaluation before (``left``), and gives the median sigma of
     the tuples on it and off it (``sigma_on``, ``sigma_off``; None where there are none).
     With ``regrow`` R, every R steps from a quarter to three quarters of the run at most
-    n / 100 of the tuples wider than one index move (:func:`regrow`, on ``REGROW_BATCH``
-    training vectors); ``regrown`` lists [step, how many moved, seconds] for every such step.
+    max(1, n // 100) spare tuples move (:func:`regrow`, on ``REGROW_BATCH`` training vectors);
+    ``regrown`` lists [step, how many moved, seconds] for every such step.
     """
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
@@ -493,8 +493,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="added to sigma: its floor in index units (default 0.001)")
     parser.add_argument("--regrow", type=harness.natural_int, default=0, metavar="R",
                         help="every R steps from 1/4 to 3/4 of the run, move at most n / 100 "
-                             "tuples wider than one index to where the dense gradient is "
-                             "largest (default 0: never)")
+                             "tuples wider than one index or on a taken entry to where the "
+                             "dense gradient is largest (default 0: never)")
     args = harness.parse(parser, argv)
     sweep = SWEEPS[args.scale]
     options = {**harness.preset(args, SCALES), "method": args.method,
