@@ -224,7 +224,7 @@ def test_regrow_moves_the_widest_tuples_onto_the_entries_left_empty():
     layer.place(torch.arange(n), torch.arange(n).unsqueeze(1).expand(n, 2), 0.5)  # the identity
     with torch.no_grad():
         layer.raw_means[[3, 9]] = torch.tensor([[-1.0, 1.5], [0.5, -2.0]])  # off the diagonal
-        layer.raw_sigmas[[3, 9]] = torch.tensor([-1.0, 0.0])  # sigma 5.1 and 6.7: tuple 9 widest
+        layer.raw_sigmas[[3, 9]] = torch.tensor([-1.0, 0.0])  # sigma 2.4 and 3.7: tuple 9 widest
     optimizer = torch.optim.Adam(layer.parameters())
     x = torch.randn(4096, n, generator=torch.Generator().manual_seed(0))
     identity.F.mse_loss(layer(x[:64]), x[:64]).backward()

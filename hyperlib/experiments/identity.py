@@ -113,7 +113,7 @@ class Config:
     chunk: int = 8  # tuples per pool of the CHUNKED schemes
     boxes: int = 12  # boxes per column of the boxes scheme (runs of sigma / 2)
     schedule: str = "constant"  # or "cosine": lr (1 + cos(pi step / iterations)) / 2
-    regrow: int = 0  # move the wide tuples (regrow()) every this many steps; 0: never
+    regrow: int = 0  # move the spare tuples (regrow()) every this many steps; 0: never
     eval_every: int = 50
     eval_size: int = 10_000
 
@@ -248,15 +248,16 @@ def is_identity(means: Tensor) -> bool:
 
 
 def regrow(
-    model: SparseLayer, optimizer: torch.optim.Adam, x: Tensor, most: int, widest: float = 1.0
+    model: SparseLayer, optimizer: torch.optim.Optimizer, x: Tensor, most: int, widest: float = 1.0
 ) -> int:
     """Move up to ``most`` spare tuples onto entries where the loss on x (b, n) most wants
     weight: RigL's grow step (Evci et al., 2020). Spare are the tuples wider than ``widest``
     (sigma in index units) and those that round onto an entry an earlier tuple holds; the
     widest move first. The dense gradient dL/dW = sum_b dL/dy_b x_b^T (n, n) of the rounded
     layer without the moving tuples is taken once, O(b n^2); its largest magnitudes at entries
-    that no other tuple holds get one moving tuple each, with sigma ``widest`` / 2 and fresh
-    Adam moments. Returns how many moved."""
+    that no other tuple holds get one moving tuple each, with sigma ``widest`` / 2; their rows
+    of the optimizer's state (Adam's moments; not its step count) are zeroed. Returns how many
+    moved."""
     means, sigmas, values = tuples(model)
     width = sigmas.detach().amax(-1)  # (k,)
     held = means.detach().round().long()  # (k, 2)
@@ -277,7 +278,7 @@ def regrow(
     model.place(moved, entries, widest / 2)
     for param in (model.raw_means, model.raw_sigmas, model.values):
         for moment in optimizer.state.get(param, {}).values():
-            if moment.dim():  # exp_avg, exp_avg_sq; not the step count
+            if moment.dim():  # Adam's exp_avg, exp_avg_sq; not the step count
                 moment[moved] = 0
     return count
 
@@ -344,7 +345,7 @@ def train(
             tic = time.perf_counter()
             x = torch.randn(REGROW_BATCH, cfg.n, generator=data, device=device)
             moved = regrow(model, optimizer, x, max(1, cfg.n // 100))
-            regrown.append([step, moved, round(time.perf_counter() - tic, 4)])
+            regrown.append([step, moved, round(time.perf_counter() - tic, 6)])
         if step in keep:
             snapshots[str(step)] = _snapshot(model)
 
