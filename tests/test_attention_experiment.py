@@ -221,6 +221,19 @@ def test_records_of_one_scale_combine_and_of_two_do_not():
         attention.combine([a, {**b, "scale": "paper"}])
 
 
+def test_combine_keeps_runs_that_differ_only_in_hidden_width():
+    """A run at --hidden 256 is another variant, not a rerun of the width-64 one; a run from
+    before --hidden (no field) is width 64."""
+    old = _run("cluttered60", "glimpse", 0.09, 0)  # no "hidden" field
+    wide = {**_run("cluttered60", "glimpse", 0.07, 0), "hidden": 256}
+    narrow = {**_run("cluttered60", "glimpse", 0.08, 0), "hidden": 64}
+    record = {"scale": "classroom", "machine": {"device": "cpu"}}
+    both = attention.combine([{**record, "runs": [old]}, {**record, "runs": [wide]}])
+    assert sorted(r["test_error"] for r in both["runs"]) == [0.07, 0.09]
+    rerun = attention.combine([{**record, "runs": [old]}, {**record, "runs": [narrow]}])
+    assert [r["test_error"] for r in rerun["runs"]] == [0.08]
+
+
 def test_train_takes_a_model_of_ones_own():
     class Boxes(GlimpseClassifier):  # a control: the classifier reads only the boxes
         def __init__(self):

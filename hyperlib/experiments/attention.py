@@ -321,16 +321,16 @@ def variant(run: dict) -> str:
 def combine(records: list[dict]) -> dict:
     """One record from several results files of one scale (e.g. image sets run apart): a run of
     a later file replaces one of an earlier file with the same image set, variant and seed.
-    Runs written before ``--schedule``, ``--fresh``, ``--view``, ``--transform``, ``--locator-lr``
-    and ``--anneal`` existed trained with their defaults (a constant rate, one drawing of the
-    training clutter, the locator on a 28 x 28 copy, an affine STN at the model's rate, sigma
-    not annealed), and say so here."""
+    Runs written before ``--schedule``, ``--fresh``, ``--view``, ``--transform``, ``--locator-lr``,
+    ``--anneal`` and ``--hidden`` existed trained with their defaults (a constant rate, one
+    drawing of the training clutter, the locator on a 28 x 28 copy, an affine STN at the model's
+    rate, sigma not annealed, 64 hidden units), and say so here."""
     before = {"schedule": "constant", "fresh": False, "view": VIEW, "locator_lr": 1.0,
-              "transform": "affine", "anneal": False}
+              "transform": "affine", "anneal": False, "hidden": Config.hidden}
     records = [{**record, "runs": [{**before, **run} for run in record["runs"]]}
                for record in records]
-    key = ("dataset", "model", "glimpses", "k", "view", "transform", "locator_lr", "iterations",
-           "schedule", "fresh", "anneal", "seed")
+    key = ("dataset", "model", "glimpses", "k", "view", "transform", "locator_lr", "hidden",
+           "iterations", "schedule", "fresh", "anneal", "seed")
     return results.combine(records, key, "scale")
 
 
