@@ -261,19 +261,19 @@ def regrow(
     means, sigmas, values = tuples(model)
     width = sigmas.detach().amax(-1)  # (k,)
     held = means.detach().round().long()  # (k, 2)
-    repeat = sampling.duplicates(held.unsqueeze(0), (model.k, model.k))[0]  # (k,) bool
+    repeat = sampling.duplicates(held.unsqueeze(0), model.size)[0]  # (k,) bool
     spare = (width > widest) | repeat
     count = min(most, int(spare.sum()))
     if count == 0:
         return 0
     wide = torch.zeros_like(spare)
     wide[width.where(spare, -1).topk(count).indices] = True  # (k,) the tuples that move
-    y = contract(held, values.detach() * ~wide, x, (model.k,)).requires_grad_()  # (b, n)
+    y = contract(held, values.detach() * ~wide, x, model.out_shape).requires_grad_()  # (b, n)
     (grad,) = torch.autograd.grad(F.mse_loss(y, x), y)
     score = (grad.T @ x).abs()  # (n, n): |dL/dW|
     score[held[~wide, 0], held[~wide, 1]] = -1  # another tuple's entry is taken
     top = score.flatten().topk(count).indices  # (count,)
-    entries = torch.stack([top // model.k, top % model.k], -1)  # (count, 2)
+    entries = torch.stack(torch.unravel_index(top, model.size), -1)  # (count, 2)
     moved = wide.nonzero().squeeze(-1)  # (count,)
     model.place(moved, entries, widest / 2)
     for param in (model.raw_means, model.raw_sigmas, model.values):
@@ -527,7 +527,7 @@ def _name(args, values: str) -> str:
     lr = f"-lr{args.lr:g}" if args.lr is not None else ""
     iterations = f"-it{args.iterations}" if args.iterations else ""
     sigma = f"-sigma{args.sigma_scale:g}" if args.sigma_scale != 0.1 else ""
-    sigma += f"-minsigma{args.min_sigma:g}" if args.min_sigma != 1e-3 else ""
+    sigma += f"-minsigma{args.min_sigma:g}" if args.min_sigma != Config.min_sigma else ""
     schedule = f"-{args.schedule}" if args.schedule != "constant" else ""
     schedule += f"-regrow{args.regrow}" if args.regrow else ""
     return f"{method}-{values}-{args.scale}{lr}{iterations}{sigma}{schedule}"
